@@ -1,0 +1,48 @@
+# Two commands on a fresh Debian or Ubuntu machine: `make demo` and `make test`.
+# Both run `setup` first, which installs only what is missing.
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEB_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+JOBS ?= 2
+
+.PHONY: setup deb venv test demo bench lint clean
+
+setup: deb venv
+
+deb:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+# Reinstalls only when the project's dependencies change.
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(VPY) ] || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+test: setup
+	$(VPY) -m pytest -n $(JOBS) -q
+
+demo: setup
+	$(VENV)/bin/mcu-mobilenet demo
+
+bench: setup
+	$(VENV)/bin/mcu-mobilenet bench-suite
+
+lint: setup
+	$(VENV)/bin/ruff check mcu_mobilenet codegen tests
+	$(VENV)/bin/ruff format --check mcu_mobilenet codegen tests
+
+clean:
+	rm -rf build out .pytest_cache .ruff_cache *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

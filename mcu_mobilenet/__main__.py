@@ -1,0 +1,3 @@
+from mcu_mobilenet.cli import main
+
+raise SystemExit(main())

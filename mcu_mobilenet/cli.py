@@ -1,0 +1,41 @@
+"""The `mcu-mobilenet` command line: one subcommand per step of the workflow.
+
+Each subcommand lives in mcu_mobilenet/commands/<name>.py with `register(subparsers)`; heavy
+libraries (TensorFlow) are imported only inside the commands that need them, so `compile`
+starts fast.
+"""
+
+import argparse
+import importlib
+import sys
+
+from mcu_mobilenet import __version__
+from mcu_mobilenet.errors import UserError
+
+# Subcommands in workflow order; each names a module in mcu_mobilenet/commands/.
+COMMANDS: list[str] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcu-mobilenet",
+        description="Train, quantize, compile, build, run and time MobileNets on microcontrollers.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"mcu_mobilenet.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except UserError as error:
+        print(f"mcu-mobilenet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mcu-mobilenet {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,89 @@
+"""The correctness oracle: TFLM's reference interpreter, run in a child process.
+
+TFLM aborts the whole process (SIGABRT, no exception) on some models, for example a softmax
+whose input scale is tiny. A child process turns that into a readable error and keeps the
+caller alive. Inputs and outputs cross the boundary as .npy files in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from mcu_mobilenet.errors import UserError
+
+
+class OracleError(UserError):
+    """TFLM could not run the model."""
+
+
+def run_tflm(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
+    """Runs each of `inputs` (shape [N, *input_shape]) through TFLM; returns [N, *output_shape]."""
+    with tempfile.TemporaryDirectory(prefix="mcu-oracle-") as tmp:
+        np.save(Path(tmp) / "inputs.npy", inputs)
+        _run_worker(model_path, tmp, "outputs")
+        return np.load(Path(tmp) / "outputs.npy")
+
+
+def run_tflm_all_tensors(
+    model_path: str | Path, single_input: np.ndarray, tensor_indices: list[int]
+) -> dict[int, np.ndarray]:
+    """Runs one input with every intermediate tensor kept; returns {tensor index: value}.
+
+    TFLM crashes when asked for a tensor that does not exist, so the caller names them.
+    """
+    with tempfile.TemporaryDirectory(prefix="mcu-oracle-") as tmp:
+        np.save(Path(tmp) / "inputs.npy", single_input[np.newaxis])
+        np.save(Path(tmp) / "indices.npy", np.asarray(tensor_indices, dtype=np.int64))
+        _run_worker(model_path, tmp, "tensors")
+        with np.load(Path(tmp) / "tensors.npz") as archive:
+            return {int(name[1:]): archive[name] for name in archive.files}
+
+
+def _run_worker(model_path: str | Path, tmp: str, mode: str) -> None:
+    command = [sys.executable, "-m", "mcu_mobilenet.oracle", mode, str(model_path), tmp]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode == 0:
+        return
+    if result.returncode < 0:
+        name = signal.Signals(-result.returncode).name
+        raise OracleError(
+            f"the TFLM reference interpreter died with {name} on {model_path} "
+            "(TFLM aborts on models it cannot prepare, for example a softmax input scale that "
+            "is too small; train the model for a few steps before converting it)"
+        )
+    last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+    raise OracleError(f"the TFLM reference interpreter failed on {model_path}: {last}")
+
+
+def _worker(mode: str, model_path: str, tmp: str) -> None:
+    from tflite_micro.python.tflite_micro import runtime
+
+    inputs = np.load(Path(tmp) / "inputs.npy")
+    config = (
+        runtime.InterpreterConfig.kPreserveAllTensors
+        if mode == "tensors"
+        else runtime.InterpreterConfig.kAllocationRecording
+    )
+    interpreter = runtime.Interpreter.from_file(model_path, intrepreter_config=config)
+    outputs = []
+    for sample in inputs:
+        interpreter.set_input(sample[np.newaxis], 0)
+        interpreter.invoke()
+        outputs.append(interpreter.get_output(0)[0])
+    if mode == "outputs":
+        np.save(Path(tmp) / "outputs.npy", np.stack(outputs))
+        return
+    tensors = {}
+    for index in np.load(Path(tmp) / "indices.npy"):
+        tensors[f"t{index}"] = interpreter.GetTensor(int(index), 0)["tensor_data"]
+    np.savez(Path(tmp) / "tensors.npz", **tensors)
+
+
+if __name__ == "__main__":
+    _worker(*sys.argv[1:4])
