@@ -1,0 +1,212 @@
+"""Builds the harness firmware for a board and a compiled model, and reads its memory use.
+
+`make -C firmware` does the compiling; this module gives it the board's flags and the
+model's sources, writes the build configuration header, then reads flash and RAM from the
+ELF (`arm-none-eabi-size -A`, never estimated) and refuses a model that does not fit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mcu_mobilenet.boards import Board
+from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.paths import FIRMWARE_DIR
+
+HARNESS_SOURCES = ("main.c", "mm_protocol.c", "fault.c")
+CROSS_GCC = "arm-none-eabi-gcc"
+SIZE_TOOL = "arm-none-eabi-size"
+
+
+@dataclass(frozen=True)
+class ModelSources:
+    """What the compiler produced: every .c file to build, include folders, symbol prefix."""
+
+    sources: tuple[Path, ...]
+    include_dirs: tuple[Path, ...]
+    prefix: str
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """Bytes read from the ELF. Flash holds weights, code and .data's initial values; RAM holds
+    the stack, .data and .bss (static) and the model's arena."""
+
+    flash_weights: int
+    flash_code_and_data: int
+    flash_total: int
+    flash_capacity: int
+    ram_arena: int
+    ram_static: int
+    ram_stack: int
+    ram_total: int
+    ram_capacity: int
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Firmware:
+    elf: Path
+    board: Board
+    build_id: str
+    memory: MemoryUse
+
+
+def build_firmware(
+    board: Board, model: ModelSources, build_dir: Path, model_name: str = "the model"
+) -> Firmware:
+    """Builds build_dir/firmware.elf. `model_name` names the model in error messages."""
+    for tool in (CROSS_GCC, SIZE_TOOL, "make"):
+        if shutil.which(tool) is None:
+            raise UserError(
+                f"{tool} not found: install the Arm GNU toolchain and make "
+                "(Debian: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi make)"
+            )
+    build_dir = build_dir.resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    sources = [
+        *board.sources,
+        *(FIRMWARE_DIR / "harness" / name for name in HARNESS_SOURCES),
+        *(Path(source).resolve() for source in model.sources),
+    ]
+    include_dirs = [Path(directory).resolve() for directory in model.include_dirs]
+    for path in (*sources, *include_dirs, build_dir):
+        if " " in str(path):
+            raise UserError(f"path {path} contains a space, which make cannot handle; move it")
+    build_id = _build_id(board, sources)
+    config_header = build_dir / "mm_build_config.h"
+    _write_if_changed(config_header, _config_header(board, model.prefix, build_id))
+
+    command = [
+        "make", "-C", str(FIRMWARE_DIR), f"-j{os.cpu_count() or 1}",
+        f"BUILD_DIR={build_dir}",
+        f"CPU_FLAGS={' '.join(board.cpu_flags)}",
+        f"SOURCES={' '.join(map(str, sources))}",
+        f"INCLUDE_DIRS={' '.join(map(str, include_dirs))}",
+        f"CONFIG_HEADER={config_header}",
+        f"LINKER_SCRIPT={board.linker_script}",
+        f"STACK_SIZE={board.stack_bytes}",
+    ]  # fmt: skip
+    print(f"building firmware for {board.name} in {build_dir}", file=sys.stderr)
+    result = subprocess.run(command, capture_output=True, text=True)
+    log = build_dir / "build.log"
+    log.write_text(" ".join(command) + "\n" + result.stdout + result.stderr)
+    if result.returncode != 0:
+        _raise_build_failure(result.stdout + result.stderr, board, model_name, log)
+    elf = build_dir / "firmware.elf"
+    memory = read_memory_use(elf, board)
+    return Firmware(elf, board, build_id, memory)
+
+
+def check_model_fits(board: Board, model_name: str, weights_bytes: int, arena_bytes: int) -> None:
+    """Fails early, from the compiler's figures, before anything is built."""
+    if weights_bytes > board.flash.size:
+        raise UserError(
+            f"{model_name} does not fit {board.name}: its weights need {weights_bytes:,} bytes "
+            f"of flash, the board has {board.flash.size:,}; use a smaller width multiplier or "
+            "a board with more flash"
+        )
+    ram_needed = arena_bytes + board.stack_bytes
+    if ram_needed > board.ram.size:
+        raise UserError(
+            f"{model_name} does not fit {board.name}: its arena ({arena_bytes:,} bytes) and "
+            f"the stack ({board.stack_bytes:,}) need {ram_needed:,} bytes of RAM, the board has "
+            f"{board.ram.size:,}; use a lower input resolution or a board with more RAM"
+        )
+
+
+def read_memory_use(elf: Path, board: Board) -> MemoryUse:
+    output = subprocess.run(
+        [SIZE_TOOL, "-A", "-d", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    sizes: dict[str, int] = {}
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[1].isdigit():
+            sizes[fields[0]] = int(fields[1])
+    weights = sizes.get(".weights", 0)
+    code_and_data = sum(sizes.get(name, 0) for name in (".vectors", ".text", ".ARM.exidx", ".data"))
+    arena = sizes.get(".arena", 0)
+    static = sizes.get(".data", 0) + sizes.get(".bss", 0)
+    stack = sizes.get(".stack", 0)
+    return MemoryUse(
+        flash_weights=weights,
+        flash_code_and_data=code_and_data,
+        flash_total=weights + code_and_data,
+        flash_capacity=board.flash.size,
+        ram_arena=arena,
+        ram_static=static,
+        ram_stack=stack,
+        ram_total=arena + static + stack,
+        ram_capacity=board.ram.size,
+    )
+
+
+def _raise_build_failure(output: str, board: Board, model_name: str, log: Path) -> None:
+    overflow = re.search(r"region `(\w+)' overflowed by (\d+) bytes", output)
+    if overflow:
+        region, excess = overflow.group(1), int(overflow.group(2))
+        memory = "flash" if region == "FLASH" else "RAM"
+        capacity = board.flash.size if region == "FLASH" else board.ram.size
+        raise UserError(
+            f"{model_name} does not fit {board.name}: the firmware needs {excess:,} bytes more "
+            f"{memory} than the board's {capacity:,}; use a smaller model or a bigger board"
+        )
+    errors = [line for line in output.splitlines() if "error" in line.lower()]
+    first = errors[0].strip() if errors else (output.strip().splitlines() or ["no output"])[-1]
+    raise UserError(f"firmware build for {board.name} failed: {first} (full log: {log})")
+
+
+def _build_id(board: Board, sources: list[Path]) -> str:
+    """Hash of everything that goes into the ELF: the host checks it against the board's."""
+    digest = hashlib.sha256()
+    digest.update((board.directory / "board.toml").read_bytes())
+    digest.update(board.linker_script.read_bytes())
+    digest.update((FIRMWARE_DIR / "Makefile").read_bytes())
+    for source in sources:
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _config_header(board: Board, prefix: str, build_id: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix):
+        raise UserError(f"model prefix '{prefix}' is not a C identifier")
+    defines = {
+        "MM_BOARD_NAME": f'"{board.name}"',
+        "MM_BUILD_ID": f'"{build_id}"',
+        "MM_MODEL_HEADER": f'"{prefix}_model.h"',
+        "MM_MODEL_PREFIX": prefix,
+        "MM_MODEL_PREFIX_UPPER": prefix.upper(),
+        "MM_MODEL_PREFIX_STRING": f'"{prefix}"',
+        "MM_UART_BASE": f"0x{board.uart.base:08X}u",
+        "MM_UART_CLOCK_HZ": f"{board.uart.clock_hz}u",
+        "MM_UART_BAUD": f"{board.uart.baud}u",
+        "MM_TIMER_KIND": f'"{board.timer.kind}"',
+        "MM_TIMER_HZ": f"{board.timer.clock_hz}u",
+        "MM_BYTE_TIMEOUT_MS": f"{board.byte_timeout_ms}u",
+        "MM_CPU_HZ": f"{board.clock_hz}u",
+    }
+    if board.uart.tx_pin is not None:
+        defines["MM_UART_TX_PIN"] = f"{board.uart.tx_pin}u"
+    if board.uart.rx_pin is not None:
+        defines["MM_UART_RX_PIN"] = f"{board.uart.rx_pin}u"
+    defines.update({name: f"{value}" for name, value in board.defines.items()})
+    lines = [f"#define {name} {value}" for name, value in defines.items()]
+    return "/* Written by mcu-mobilenet build from board.toml; do not edit. */\n" + "\n".join(
+        lines
+    ) + "\n"
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Keeps the timestamp when nothing changed, so make rebuilds nothing."""
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)

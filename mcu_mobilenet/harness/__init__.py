@@ -1,0 +1,1 @@
+"""Host side of the firmware harness: the framed protocol, serial ports, emulators."""

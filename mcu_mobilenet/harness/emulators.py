@@ -1,0 +1,162 @@
+"""Starting emulators with the firmware's UART on a TCP socket, and always ending them.
+
+QEMU connects to us as a TCP client: the host listens on port 0 first, so there is no race
+for a free port. Renode only offers a server socket terminal, so the host picks a free port
+and connects to it. Every process started here is ended when the `with` block exits, on
+errors and Ctrl-C too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mcu_mobilenet.boards import Board
+from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.harness.client import HarnessClient
+from mcu_mobilenet.harness.transport import SocketTransport
+
+QEMU = "qemu-system-arm"
+RENODE = "renode"
+CONNECT_TIMEOUT_SECONDS = 20.0
+
+
+class EmulatorDied(UserError):
+    """The emulator process ended while the host was talking to it."""
+
+
+class _Process:
+    """An emulator process whose output goes to a temporary log file (never a pipe that could
+    fill up and block it)."""
+
+    def __init__(self, name: str, command: list[str]):
+        self.name = name
+        self.command = command
+        self._log = tempfile.TemporaryFile(prefix="mcu-emulator-")
+        try:
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+            )
+        except OSError as error:
+            self._log.close()
+            raise UserError(f"cannot start {name} ({command[0]}): {error}") from error
+
+    def check_alive(self) -> None:
+        code = self._process.poll()
+        if code is not None:
+            raise EmulatorDied(
+                f"{self.name} exited with status {code} while the harness was talking to it: "
+                f"{self.last_output_line()}"
+            )
+
+    def last_output_line(self) -> str:
+        self._log.seek(0)
+        lines = self._log.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "no output"
+
+    def end(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._log.close()
+
+
+def qemu_command(board: Board, elf: Path, port: int) -> list[str]:
+    """`-icount shift=0`: one instruction is one nanosecond of virtual time (timing)."""
+    assert board.qemu is not None
+    return [
+        QEMU,
+        "-machine", board.qemu.machine,
+        "-display", "none",
+        "-monitor", "none",
+        "-serial", f"tcp:127.0.0.1:{port}",
+        "-icount", "shift=0",
+        *board.qemu.args,
+        "-kernel", str(elf),
+    ]  # fmt: skip
+
+
+@contextmanager
+def run_qemu(board: Board, elf: Path, timeout_seconds: float) -> Iterator[HarnessClient]:
+    if shutil.which(QEMU) is None:
+        raise UserError(f"{QEMU} not found: install QEMU (Debian: apt-get install qemu-system-arm)")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        process = _Process(f"QEMU ({board.name})", qemu_command(board, elf, port))
+        try:
+            connection = _accept(listener, process)
+            transport = SocketTransport(connection, f"QEMU {board.name} UART")
+            try:
+                yield HarnessClient(transport, process.check_alive, timeout_seconds)
+            finally:
+                transport.close()
+        finally:
+            process.end()
+
+
+def _accept(listener: socket.socket, process: _Process) -> socket.socket:
+    deadline = time.monotonic() + CONNECT_TIMEOUT_SECONDS
+    listener.settimeout(0.2)
+    while time.monotonic() < deadline:
+        try:
+            connection, _ = listener.accept()
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return connection
+        except TimeoutError:
+            process.check_alive()
+    raise UserError(f"{process.name} did not connect its UART within {CONNECT_TIMEOUT_SECONDS} s")
+
+
+def renode_command(board: Board, elf: Path, port: int) -> list[str]:
+    assert board.renode is not None
+    script = board.directory / board.renode.script
+    setup = f"$elf=@{elf}; $port={port}; include @{script}"
+    return [RENODE, "--disable-xwt", "--plain", "--port", "-1", "-e", setup]
+
+
+@contextmanager
+def run_renode(board: Board, elf: Path, timeout_seconds: float) -> Iterator[HarnessClient]:
+    if shutil.which(RENODE) is None:
+        raise UserError(f"{RENODE} not found: install Renode (renode.io) to run {board.name}")
+    port = _free_port()
+    process = _Process(f"Renode ({board.name})", renode_command(board, elf, port))
+    try:
+        connection = _connect(port, process)
+        transport = SocketTransport(connection, f"Renode {board.name} UART")
+        try:
+            yield HarnessClient(transport, process.check_alive, timeout_seconds)
+        finally:
+            transport.close()
+    finally:
+        process.end()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _connect(port: int, process: _Process) -> socket.socket:
+    deadline = time.monotonic() + CONNECT_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            connection = socket.create_connection(("127.0.0.1", port), timeout=1.0)
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return connection
+        except OSError:
+            process.check_alive()
+            time.sleep(0.2)
+    raise UserError(f"{process.name} did not open its UART socket within {CONNECT_TIMEOUT_SECONDS} s")
