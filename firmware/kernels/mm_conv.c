@@ -1,0 +1,116 @@
+/* 2-D convolution, int8. See mm_conv.h. */
+#include "mm_conv.h"
+
+#include "mm_fixed_point.h"
+
+static int8_t output_value(const mm_conv_params *params, const mm_channel_quant *quant,
+                           int32_t channel, int32_t acc) {
+    acc = mm_requantize(acc, quant->multiplier[channel], quant->shift[channel]);
+    return (int8_t)mm_clamp(acc + params->output_offset, params->act_min, params->act_max);
+}
+
+void mm_conv2d_s8(const mm_conv_params *params, const mm_channel_quant *quant,
+                  const mm_dims *input_dims, const int8_t *input,
+                  const mm_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                  const mm_dims *output_dims, int8_t *output) {
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+    const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
+    const int32_t zero = params->input_zero_point;
+    const int32_t filter_size = k_h * k_w * in_c;
+    for (int32_t batch = 0; batch < input_dims->n; ++batch) {
+        const int8_t *image = input + batch * in_h * in_w * in_c;
+        for (int32_t out_y = 0; out_y < out_h; ++out_y) {
+            const int32_t y0 = out_y * params->stride.h - params->padding.h;
+            for (int32_t out_x = 0; out_x < out_w; ++out_x) {
+                const int32_t x0 = out_x * params->stride.w - params->padding.w;
+                const int inside = y0 >= 0 && x0 >= 0 &&
+                                   y0 + (k_h - 1) * params->dilation.h < in_h &&
+                                   x0 + (k_w - 1) * params->dilation.w < in_w;
+                for (int32_t oc = 0; oc < out_c; ++oc) {
+                    const int8_t *weights = filter + oc * filter_size;
+                    int32_t acc = bias[oc];
+                    for (int32_t ky = 0; ky < k_h; ++ky) {
+                        const int32_t y = y0 + ky * params->dilation.h;
+                        for (int32_t kx = 0; kx < k_w; ++kx, weights += in_c) {
+                            const int32_t x = x0 + kx * params->dilation.w;
+                            if (inside || (y >= 0 && y < in_h && x >= 0 && x < in_w)) {
+                                const int8_t *pixel = image + (y * in_w + x) * in_c;
+                                for (int32_t ic = 0; ic < in_c; ++ic) {
+                                    acc += weights[ic] * pixel[ic];
+                                }
+                            } else {
+                                for (int32_t ic = 0; ic < in_c; ++ic) {
+                                    acc += weights[ic] * zero;
+                                }
+                            }
+                        }
+                    }
+                    *output++ = output_value(params, quant, oc, acc);
+                }
+            }
+        }
+    }
+}
+
+/* Dot products of one filter row with two input pixels. */
+static void dot2(const int8_t *weights, const int8_t *a, const int8_t *b, int32_t length,
+                 int32_t *acc_a, int32_t *acc_b) {
+    int32_t sum_a = *acc_a, sum_b = *acc_b;
+    int32_t i = 0;
+    for (; i + 4 <= length; i += 4) {
+        const int32_t w0 = weights[i], w1 = weights[i + 1];
+        const int32_t w2 = weights[i + 2], w3 = weights[i + 3];
+        sum_a += w0 * a[i] + w1 * a[i + 1] + w2 * a[i + 2] + w3 * a[i + 3];
+        sum_b += w0 * b[i] + w1 * b[i + 1] + w2 * b[i + 2] + w3 * b[i + 3];
+    }
+    for (; i < length; ++i) {
+        sum_a += weights[i] * a[i];
+        sum_b += weights[i] * b[i];
+    }
+    *acc_a = sum_a;
+    *acc_b = sum_b;
+}
+
+static int32_t dot1(const int8_t *weights, const int8_t *a, int32_t length, int32_t sum) {
+    int32_t i = 0;
+    for (; i + 4 <= length; i += 4) {
+        sum += weights[i] * a[i] + weights[i + 1] * a[i + 1] + weights[i + 2] * a[i + 2] +
+               weights[i + 3] * a[i + 3];
+    }
+    for (; i < length; ++i) {
+        sum += weights[i] * a[i];
+    }
+    return sum;
+}
+
+void mm_conv2d_1x1_s8(const mm_conv_params *params, const mm_channel_quant *quant,
+                      const mm_dims *input_dims, const int8_t *input,
+                      const mm_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                      const mm_dims *output_dims, int8_t *output) {
+    const int32_t in_c = input_dims->c, out_c = output_dims->c;
+    const int32_t pixels = input_dims->n * input_dims->h * input_dims->w;
+    int32_t pixel = 0;
+    (void)filter_dims;
+    for (; pixel + 2 <= pixels; pixel += 2) {
+        const int8_t *a = input + pixel * in_c;
+        const int8_t *b = a + in_c;
+        int8_t *out_a = output + pixel * out_c;
+        int8_t *out_b = out_a + out_c;
+        const int8_t *weights = filter;
+        for (int32_t oc = 0; oc < out_c; ++oc, weights += in_c) {
+            int32_t acc_a = bias[oc], acc_b = bias[oc];
+            dot2(weights, a, b, in_c, &acc_a, &acc_b);
+            out_a[oc] = output_value(params, quant, oc, acc_a);
+            out_b[oc] = output_value(params, quant, oc, acc_b);
+        }
+    }
+    if (pixel < pixels) {
+        const int8_t *a = input + pixel * in_c;
+        int8_t *out_a = output + pixel * out_c;
+        const int8_t *weights = filter;
+        for (int32_t oc = 0; oc < out_c; ++oc, weights += in_c) {
+            out_a[oc] = output_value(params, quant, oc, dot1(weights, a, in_c, bias[oc]));
+        }
+    }
+}

@@ -1,0 +1,50 @@
+/* Integer arithmetic of TFLM's reference kernels (gemmlowp semantics), as inline functions.
+ *
+ * Relies on two's complement integers with arithmetic right shifts of negative values, which
+ * gcc and every Cortex-M compiler provide (implementation-defined in C99, never undefined).
+ */
+#ifndef MM_FIXED_POINT_H
+#define MM_FIXED_POINT_H
+
+#include <stdint.h>
+
+static inline int32_t mm_clamp(int32_t value, int32_t low, int32_t high) {
+    return value < low ? low : (value > high ? high : value);
+}
+
+/* round(a * b / 2^31), ties away from zero, saturating the one overflowing case. */
+static inline int32_t mm_doubling_high_mul(int32_t a, int32_t b) {
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    int64_t product = (int64_t)a * (int64_t)b;
+    product += product >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    /* Division truncating toward zero, written as a shift: bias negative values first. */
+    if (product < 0) {
+        product += ((int64_t)1 << 31) - 1;
+    }
+    return (int32_t)(product >> 31);
+}
+
+/* x / 2^exponent rounded to nearest, ties away from zero; 0 <= exponent <= 31. */
+static inline int32_t mm_rounding_divide_by_pot(int32_t x, int32_t exponent) {
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* x * 2^shift, wrapping like the reference's int32 multiply (shift in [0, 31)). */
+static inline int32_t mm_shift_left(int32_t x, int32_t shift) {
+    return (int32_t)((uint32_t)x << shift);
+}
+
+/* TFLM's MultiplyByQuantizedMultiplier (double rounding): x * multiplier * 2^(shift - 31). */
+static inline int32_t mm_requantize(int32_t x, int32_t multiplier, int32_t shift) {
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    return mm_rounding_divide_by_pot(mm_doubling_high_mul(mm_shift_left(x, left), multiplier),
+                                     right);
+}
+
+#endif /* MM_FIXED_POINT_H */

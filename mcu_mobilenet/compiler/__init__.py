@@ -1,0 +1,145 @@
+"""The ahead-of-time compiler: .tflite -> IR -> layers -> memory plan -> C sources.
+
+    result = compile_model("model.tflite", "out/", prefix="model")
+
+Nothing is written unless the whole model is supported and the prefix is valid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mcu_mobilenet.compiler import ir
+from mcu_mobilenet.compiler.lowering import Layer, lower
+from mcu_mobilenet.compiler.planner import Plan, plan_memory
+from mcu_mobilenet.compiler.tflite_reader import read_tflite
+from mcu_mobilenet.errors import UserError
+
+BACKENDS = ("portable",)
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    shape: tuple[int, ...]
+    dtype: str
+    scale: float
+    zero_point: int
+
+    @classmethod
+    def of(cls, tensor: ir.Tensor) -> TensorInfo:
+        quant = tensor.quantization
+        return cls(
+            tensor.shape,
+            tensor.dtype,
+            quant.scale if quant else 1.0,
+            quant.zero_point if quant else 0,
+        )
+
+    @property
+    def nbytes(self) -> int:
+        from math import prod
+
+        return prod(self.shape) * (4 if self.dtype == "float32" else 1)
+
+
+@dataclass
+class Compilation:
+    """A model read, lowered and planned: everything but the files."""
+
+    graph: ir.Graph
+    layers: list[Layer]
+    plan: Plan
+    backend: str
+
+    @property
+    def input(self) -> TensorInfo:
+        return TensorInfo.of(self.graph.tensors[self.graph.inputs[0]])
+
+    @property
+    def output(self) -> TensorInfo:
+        return TensorInfo.of(self.graph.tensors[self.graph.outputs[0]])
+
+    def report(self) -> dict:
+        plan = self.plan
+        return {
+            "model": self.graph.source,
+            "sha256": self.graph.sha256,
+            "backend": self.backend,
+            "arena_bytes": plan.arena_bytes,
+            "scratch_bytes": 0,
+            "weights_bytes": sum(layer.weight_bytes for layer in self.layers),
+            "macs": sum(layer.macs for layer in self.layers),
+            "liveness_bound_bytes": plan.liveness_bound,
+            "input": _tensor_report(self.input),
+            "output": _tensor_report(self.output),
+            "layers": [
+                {
+                    "index": layer.index,
+                    "op": layer.op,
+                    "kernel": layer.kernel or "(alias)",
+                    "input_shapes": [list(t.shape) for t in layer.inputs],
+                    "output_shape": list(layer.output.shape),
+                    "macs": layer.macs,
+                    "weight_bytes": layer.weight_bytes,
+                    "activation_bytes": layer.output.nbytes,
+                    "arena_offset": plan.offset(layer.output),
+                }
+                for layer in self.layers
+            ],
+            "plan": plan.rows(),
+        }
+
+
+def _tensor_report(info: TensorInfo) -> dict:
+    return {
+        "shape": list(info.shape),
+        "dtype": info.dtype,
+        "scale": info.scale,
+        "zero_point": info.zero_point,
+    }
+
+
+@dataclass
+class CompileResult(Compilation):
+    out_dir: Path = Path()
+    prefix: str = "model"
+    sources: list[Path] = None
+    include_dirs: list[Path] = None
+
+    @property
+    def report_dict(self) -> dict:
+        return self.report()
+
+
+def analyze(model_path: str | Path, backend: str = "portable") -> Compilation:
+    """Reads, checks, lowers and plans a model without writing anything."""
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    graph = read_tflite(model_path)
+    layers = lower(graph)
+    return Compilation(graph, layers, plan_memory(graph, layers), backend)
+
+
+def compile_model(
+    model_path: str | Path,
+    out_dir: str | Path,
+    prefix: str = "model",
+    backend: str = "portable",
+    force: bool = False,
+) -> CompileResult:
+    from mcu_mobilenet.codegen.emitter import check_prefix, emit
+
+    check_prefix(prefix)
+    compilation = analyze(model_path, backend)
+    files = emit(compilation.graph, compilation.layers, compilation.plan, out_dir, prefix, force)
+    return CompileResult(
+        compilation.graph,
+        compilation.layers,
+        compilation.plan,
+        backend,
+        out_dir=Path(out_dir),
+        prefix=prefix,
+        sources=files.sources,
+        include_dirs=files.include_dirs,
+    )
