@@ -12,9 +12,7 @@ overwritten without `force`; every file is written to a temporary name and renam
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from mcu_mobilenet.compiler import ir
 from mcu_mobilenet.compiler.lowering import ConstArray, Layer
 from mcu_mobilenet.compiler.planner import Plan
 from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.io import write_text_atomically
 from mcu_mobilenet.paths import FIRMWARE_DIR
 
 KERNELS_DIR = FIRMWARE_DIR / "kernels"
@@ -114,7 +113,7 @@ def emit(
     for path in paths[3:]:
         texts[path] = (KERNELS_DIR / path.name).read_text()
     for path, text in texts.items():
-        _write_atomically(path, text)
+        write_text_atomically(path, text, force=True)  # existing files were checked above
     sources = [paths[1], paths[2], *(p for p in paths[3:] if p.suffix == ".c")]
     return EmittedFiles(sources, [out_dir, out_dir / "kernels"], paths)
 
@@ -128,18 +127,6 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def c_float(value: float) -> str:

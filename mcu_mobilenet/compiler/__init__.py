@@ -104,12 +104,9 @@ def _tensor_report(info: TensorInfo) -> dict:
 class CompileResult(Compilation):
     out_dir: Path = Path()
     prefix: str = "model"
-    sources: list[Path] = None
+    sources: list[Path] = None  # every .c file to build
     include_dirs: list[Path] = None
-
-    @property
-    def report_dict(self) -> dict:
-        return self.report()
+    files: list[Path] = None  # everything written
 
 
 def analyze(model_path: str | Path, backend: str = "portable") -> Compilation:
@@ -141,5 +138,5 @@ def compile_model(
         out_dir=Path(out_dir),
         prefix=prefix,
         sources=files.sources,
-        include_dirs=files.include_dirs,
+        include_dirs=files.include_dirs, files=files.files,
     )

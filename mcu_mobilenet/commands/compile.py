@@ -1,0 +1,88 @@
+"""`mcu-mobilenet compile`: an int8 .tflite model to C99 sources with a static memory plan."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mcu_mobilenet.table import format_table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compile",
+        help="compile an int8 .tflite model into C99 sources",
+        description="Compile an int8 .tflite MobileNet ahead of time into <prefix>_model.h, "
+        "<prefix>_model.c, <prefix>_weights.c and the kernels they call.",
+    )
+    parser.add_argument("model", type=Path, help="int8 .tflite model")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    parser.add_argument("--prefix", default="model", help="C symbol prefix (default: model)")
+    parser.add_argument("--backend", default="portable", help="kernel backend (default: portable)")
+    parser.add_argument(
+        "--json", metavar="REPORT", type=Path, help="also write the report as JSON ('-': stdout)"
+    )
+    parser.add_argument("--plan", action="store_true", help="also print the memory plan")
+    parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mcu_mobilenet.compiler import compile_model
+    from mcu_mobilenet.io import write_text_atomically
+
+    result = compile_model(args.model, args.output, args.prefix, args.backend, args.force)
+    report = result.report()
+    report["output"] = str(args.output)
+    report["files"] = [str(path) for path in result.files]
+    if args.json is not None and str(args.json) == "-":
+        print(json.dumps(report, indent=2))
+        return 0
+    print(format_report(report, show_plan=args.plan))
+    if args.json is not None:
+        write_text_atomically(args.json, json.dumps(report, indent=2) + "\n", force=args.force)
+        print(f"report written to {args.json}", file=sys.stderr)
+    return 0
+
+
+def format_report(report: dict, show_plan: bool = False) -> str:
+    rows = [
+        [
+            layer["index"],
+            layer["op"],
+            " + ".join("x".join(map(str, s)) for s in layer["input_shapes"])
+            + " -> "
+            + "x".join(map(str, layer["output_shape"])),
+            layer["macs"],
+            layer["weight_bytes"],
+            layer["activation_bytes"],
+            layer["arena_offset"],
+        ]
+        for layer in report["layers"]
+    ]
+    table = format_table(
+        ["#", "op", "shapes", "MACs", "weights B", "output B", "arena offset"],
+        rows,
+        right={0, 3, 4, 5, 6},
+    )
+    totals = (
+        f"\n{report['model']} ({report['backend']} backend): {len(report['layers'])} layers, "
+        f"{report['macs']:,} MACs\n"
+        f"  arena   {report['arena_bytes']:>10,} B  (activations; liveness bound without "
+        f"overlaps {report['liveness_bound_bytes']:,} B)\n"
+        f"  scratch {report['scratch_bytes']:>10,} B\n"
+        f"  weights {report['weights_bytes']:>10,} B  (flash: weights, biases, per-channel "
+        "constants)"
+    )
+    text = table + "\n" + totals
+    if show_plan:
+        plan = format_table(
+            ["tensor", "offset", "bytes", "first use", "last use"],
+            [[r["tensor"], r["offset"], r["size"], r["first_use"], r["last_use"]]
+             for r in report["plan"]],
+            right={1, 2, 3, 4},
+        )
+        text += "\n\nMemory plan (use -1: before the first layer):\n" + plan
+    return text
