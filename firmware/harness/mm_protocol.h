@@ -22,11 +22,16 @@
 #define MM_CMD_INFER 0x02u
 #define MM_CMD_BENCH 0x03u
 #define MM_CMD_PROFILE 0x04u
+/* Times a loop of exactly 2 x argument instructions: checks the tick conversion. */
+#define MM_CMD_CALIBRATE 0x05u
 /* Executes an undefined instruction: lets tests check that faults are reported. */
 #define MM_CMD_CRASH 0x0Eu
 #define MM_REPLY_FLAG 0x80u
 #define MM_REPLY_ERROR 0x7Fu
 #define MM_REPLY_FAULT 0x7Eu
+/* Sent once at boot (payload: the build id), so a host that starts the board knows when it
+ * listens. */
+#define MM_REPLY_READY 0x7Du
 
 /* Payload of an ERROR reply: one code byte, then a short ASCII message. */
 #define MM_ERR_BAD_SYNC 1u    /* bytes that do not start with the magic */

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.harness import protocol
-from mcu_mobilenet.harness.transport import Transport
+from mcu_mobilenet.harness.transport import LineClosed, Transport
 
 
 class HarnessTimeout(UserError):
@@ -40,7 +40,11 @@ class HarnessClient:
                     " arrived); is the harness firmware running on it? (raise --timeout for "
                     "slow boards)"
                 )
-            chunk = self.transport.read_some(count - len(data), min(remaining, 0.2))
+            try:
+                chunk = self.transport.read_some(count - len(data), min(remaining, 0.2))
+            except LineClosed:
+                self.check_alive()  # a dead emulator explains a closed line best
+                raise
             if not chunk:
                 self.check_alive()
             data += chunk
@@ -58,6 +62,36 @@ class HarnessClient:
     def exchange(self, request: bytes, timeout_seconds: float | None = None) -> protocol.Frame:
         self.transport.write(request)
         return self.read_frame(timeout_seconds)
+
+    def wait_ready(self, seconds: float = 20.0) -> str:
+        """Waits for the READY frame a freshly started board sends; returns its build id.
+        Requests sent before it could be lost: the UART is not enabled yet."""
+        frame = self.read_frame(seconds)
+        protocol.raise_for_error(frame)
+        if frame.frame_type != protocol.REPLY_READY:
+            raise protocol.ProtocolError(
+                f"expected the firmware's READY frame at boot, got type 0x{frame.frame_type:02x}"
+            )
+        return frame.payload.decode("ascii", errors="replace")
+
+    def synchronise(self, attempts: int = 3, seconds: float = 3.0) -> protocol.InfoReply:
+        """Starts a conversation with a board that may have been running for a while: drops
+        stale bytes (a READY frame, a half-read reply) and asks INFO until it gets an answer."""
+        last_error: Exception | None = None
+        for _ in range(attempts):
+            while self.transport.read_some(4096, 0.3):
+                pass
+            try:
+                self._info = protocol.parse_info(
+                    self.exchange(protocol.encode_request(protocol.CMD_INFO), seconds)
+                )
+                return self._info
+            except (protocol.ProtocolError, protocol.FirmwareError, HarnessTimeout) as error:
+                last_error = error
+        raise HarnessTimeout(
+            f"{self.transport.description} did not answer INFO in {attempts} attempts "
+            f"({last_error}); is the harness firmware flashed and the baud rate 115200?"
+        )
 
     def info(self) -> protocol.InfoReply:
         if self._info is None:
@@ -83,3 +117,8 @@ class HarnessClient:
         self._check_input(data)
         request = protocol.encode_request(protocol.CMD_BENCH, runs, data)
         return protocol.parse_bench(self.exchange(request, self.timeout_seconds * runs))
+
+    def calibrate(self, iterations: int) -> int:
+        """Ticks taken by a loop of exactly 2 x iterations instructions."""
+        request = protocol.encode_request(protocol.CMD_CALIBRATE, iterations)
+        return protocol.parse_calibrate(self.exchange(request))

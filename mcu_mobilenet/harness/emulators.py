@@ -99,7 +99,9 @@ def run_qemu(board: Board, elf: Path, timeout_seconds: float) -> Iterator[Harnes
             connection = _accept(listener, process)
             transport = SocketTransport(connection, f"QEMU {board.name} UART")
             try:
-                yield HarnessClient(transport, process.check_alive, timeout_seconds)
+                client = HarnessClient(transport, process.check_alive, timeout_seconds)
+                client.wait_ready()
+                yield client
             finally:
                 transport.close()
         finally:
@@ -136,7 +138,9 @@ def run_renode(board: Board, elf: Path, timeout_seconds: float) -> Iterator[Harn
         connection = _connect(port, process)
         transport = SocketTransport(connection, f"Renode {board.name} UART")
         try:
-            yield HarnessClient(transport, process.check_alive, timeout_seconds)
+            client = HarnessClient(transport, process.check_alive, timeout_seconds)
+            client.synchronise()
+            yield client
         finally:
             transport.close()
     finally:

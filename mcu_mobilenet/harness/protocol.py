@@ -22,10 +22,12 @@ CMD_INFO = 0x01
 CMD_INFER = 0x02
 CMD_BENCH = 0x03
 CMD_PROFILE = 0x04
+CMD_CALIBRATE = 0x05  # times a loop of exactly 2 x argument instructions
 CMD_CRASH = 0x0E
 REPLY_FLAG = 0x80
 REPLY_ERROR = 0x7F
 REPLY_FAULT = 0x7E
+REPLY_READY = 0x7D  # sent once at boot, payload: the build id
 
 ERROR_NAMES = {
     1: "bad sync",
@@ -78,11 +80,13 @@ def encode_frame(frame_type: int, payload: bytes = b"") -> bytes:
     return MAGIC + body + struct.pack("<I", crc32(body))
 
 
-def encode_request(command: int, argument: int = 0, data: bytes | None = None) -> bytes:
+def encode_request(
+    command: int, argument: int | None = None, data: bytes | None = None
+) -> bytes:
     """Requests with an input carry a 4-byte argument first (BENCH: the number of runs)."""
-    if data is None:
+    if argument is None and data is None:
         return encode_frame(command)
-    return encode_frame(command, struct.pack("<I", argument) + data)
+    return encode_frame(command, struct.pack("<I", argument or 0) + (data or b""))
 
 
 @dataclass(frozen=True)
@@ -265,3 +269,10 @@ def parse_bench(frame: Frame) -> BenchReply:
     reply = BenchReply(*reader.unpack("IQQQI"))
     reader.finish()
     return reply
+
+
+def parse_calibrate(frame: Frame) -> int:
+    reader = expect_reply(frame, CMD_CALIBRATE)
+    (ticks,) = reader.unpack("Q")
+    reader.finish()
+    return ticks
