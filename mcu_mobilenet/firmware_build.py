@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from mcu_mobilenet.boards import Board
 from mcu_mobilenet.errors import UserError
@@ -201,12 +202,39 @@ def _config_header(board: Board, prefix: str, build_id: str) -> str:
         defines["MM_UART_RX_PIN"] = f"{board.uart.rx_pin}u"
     defines.update({name: f"{value}" for name, value in board.defines.items()})
     lines = [f"#define {name} {value}" for name, value in defines.items()]
-    return "/* Written by mcu-mobilenet build from board.toml; do not edit. */\n" + "\n".join(
-        lines
-    ) + "\n"
+    return (
+        "/* Written by mcu-mobilenet build from board.toml; do not edit. */\n"
+        + "\n".join(lines)
+        + "\n"
+    )
 
 
 def _write_if_changed(path: Path, text: str) -> None:
     """Keeps the timestamp when nothing changed, so make rebuilds nothing."""
     if not path.is_file() or path.read_text() != text:
         path.write_text(text)
+
+
+@dataclass(frozen=True)
+class ModelFirmware:
+    """A model compiled and built into firmware, with the compiler's report."""
+
+    firmware: Firmware
+    compile_report: dict
+    input: Any
+    output: Any
+
+
+def build_for_model(
+    model_path: str | Path, board: Board, build_dir: Path, backend: str = "portable"
+) -> ModelFirmware:
+    """Compiles the model into build_dir/model, then builds build_dir/firmware.elf."""
+    from mcu_mobilenet.compiler import compile_model
+
+    model_name = Path(model_path).name
+    result = compile_model(model_path, build_dir / "model", "model", backend, force=True)
+    report = result.report()
+    check_model_fits(board, model_name, report["weights_bytes"], report["arena_bytes"])
+    sources = ModelSources(tuple(result.sources), tuple(result.include_dirs), result.prefix)
+    firmware = build_firmware(board, sources, build_dir, model_name)
+    return ModelFirmware(firmware, report, result.input, result.output)
