@@ -139,11 +139,15 @@ def list_boards() -> list[Board]:
 def load_board(name_or_path: str | Path) -> Board:
     """Loads a board by name (boards/<name>) or from a folder holding board.toml."""
     candidate = Path(name_or_path)
-    directory = candidate if (candidate / "board.toml").is_file() else BOARDS_DIR / str(name_or_path)
+    directory = (
+        candidate if (candidate / "board.toml").is_file() else BOARDS_DIR / str(name_or_path)
+    )
     toml_path = directory / "board.toml"
     if not toml_path.is_file():
         names = ", ".join(path.parent.name for path in sorted(BOARDS_DIR.glob("*/board.toml")))
-        raise UserError(f"unknown board '{name_or_path}': choose one of {names}, or a folder with a board.toml")
+        raise UserError(
+            f"unknown board '{name_or_path}': choose one of {names}, or a folder with a board.toml"
+        )
     try:
         data = tomllib.loads(toml_path.read_text())
     except tomllib.TOMLDecodeError as error:

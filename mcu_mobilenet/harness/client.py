@@ -95,7 +95,9 @@ class HarnessClient:
 
     def info(self) -> protocol.InfoReply:
         if self._info is None:
-            self._info = protocol.parse_info(self.exchange(protocol.encode_request(protocol.CMD_INFO)))
+            self._info = protocol.parse_info(
+                self.exchange(protocol.encode_request(protocol.CMD_INFO))
+            )
         return self._info
 
     def _check_input(self, data: bytes) -> None:

@@ -163,4 +163,6 @@ def _connect(port: int, process: _Process) -> socket.socket:
         except OSError:
             process.check_alive()
             time.sleep(0.2)
-    raise UserError(f"{process.name} did not open its UART socket within {CONNECT_TIMEOUT_SECONDS} s")
+    raise UserError(
+        f"{process.name} did not open its UART socket within {CONNECT_TIMEOUT_SECONDS} s"
+    )

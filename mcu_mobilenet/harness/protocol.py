@@ -80,9 +80,7 @@ def encode_frame(frame_type: int, payload: bytes = b"") -> bytes:
     return MAGIC + body + struct.pack("<I", crc32(body))
 
 
-def encode_request(
-    command: int, argument: int | None = None, data: bytes | None = None
-) -> bytes:
+def encode_request(command: int, argument: int | None = None, data: bytes | None = None) -> bytes:
     """Requests with an input carry a 4-byte argument first (BENCH: the number of runs)."""
     if argument is None and data is None:
         return encode_frame(command)
@@ -243,8 +241,9 @@ def parse_info(frame: Frame) -> InfoReply:
     (layer_count,) = reader.unpack("H")
     names = tuple(reader.string() for _ in range(layer_count))
     reader.finish()
-    return InfoReply(version, board, build_id, prefix, timer_kind, *numbers, input_info,
-                     output_info, names)
+    return InfoReply(
+        version, board, build_id, prefix, timer_kind, *numbers, input_info, output_info, names
+    )
 
 
 def parse_infer(frame: Frame, output_size: int) -> InferReply:

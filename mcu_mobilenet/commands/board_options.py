@@ -1,0 +1,76 @@
+"""Options shared by the commands that run a model on a board (run, bench, profile)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from mcu_mobilenet.boards import DEFAULT_BOARD
+
+
+def add_board_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="int8 .tflite model")
+    parser.add_argument(
+        "--board",
+        default=DEFAULT_BOARD,
+        help=f"board name (see `mcu-mobilenet boards`) or board folder (default {DEFAULT_BOARD})",
+    )
+    parser.add_argument(
+        "--port",
+        metavar="URL",
+        help="serial port of a real board or running emulator: /dev/ttyACM0, socket://HOST:PORT",
+    )
+    parser.add_argument("--backend", default="portable", help="kernel backend (default portable)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="longest wait for one reply (default: from the model's mult-adds)",
+    )
+    parser.add_argument(
+        "--no-flash",
+        dest="flash",
+        action="store_false",
+        help="with --port on a real board: do not flash, the board already runs this build",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, default_inputs: int) -> None:
+    from mcu_mobilenet.validation import PIXEL_FORMATS
+
+    parser.add_argument("--image", type=Path, action="append", default=[], help="an image input")
+    parser.add_argument(
+        "--pixels",
+        choices=PIXEL_FORMATS,
+        default="unit",
+        help="unit: pixels/255 quantized with the input scale (default); raw: pixel bytes are "
+        "int8 input values (TFLM's person-detection test images)",
+    )
+    parser.add_argument(
+        "--inputs",
+        type=int,
+        default=None,
+        help=f"seeded random inputs (default {default_inputs} without --image, else 0)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+
+
+def collect_inputs(args: argparse.Namespace, input_info, default_inputs: int):
+    """The inputs the user asked for, as (names, int8 array [N, ...])."""
+    from mcu_mobilenet.errors import UserError
+    from mcu_mobilenet.validation import image_input, random_inputs
+
+    count = args.inputs if args.inputs is not None else (0 if args.image else default_inputs)
+    if count < 0:
+        raise UserError("--inputs must be 0 or more")
+    if count == 0 and not args.image:
+        raise UserError("no input: give --inputs N (N > 0) or --image FILE")
+    names = [f"random #{i} (seed {args.seed})" for i in range(count)]
+    parts = [random_inputs(input_info, count, args.seed)]
+    for path in args.image:
+        parts.append(image_input(path, input_info, args.pixels)[np.newaxis])
+        names.append(str(path))
+    return names, np.concatenate(parts)
