@@ -121,11 +121,11 @@ def _accept(listener: socket.socket, process: _Process) -> socket.socket:
     raise UserError(f"{process.name} did not connect its UART within {CONNECT_TIMEOUT_SECONDS} s")
 
 
-def renode_command(board: Board, elf: Path, port: int) -> list[str]:
+def renode_script(board: Board, elf: Path, port: int) -> str:
+    """A wrapper that sets the board script's two variables, then runs it."""
     assert board.renode is not None
     script = board.directory / board.renode.script
-    setup = f"$elf=@{elf}; $port={port}; include @{script}"
-    return [RENODE, "--disable-xwt", "--plain", "--port", "-1", "-e", setup]
+    return f"$elf=@{elf}\n$port={port}\ninclude @{script}\n"
 
 
 @contextmanager
@@ -133,18 +133,21 @@ def run_renode(board: Board, elf: Path, timeout_seconds: float) -> Iterator[Harn
     if shutil.which(RENODE) is None:
         raise UserError(f"{RENODE} not found: install Renode (renode.io) to run {board.name}")
     port = _free_port()
-    process = _Process(f"Renode ({board.name})", renode_command(board, elf, port))
-    try:
-        connection = _connect(port, process)
-        transport = SocketTransport(connection, f"Renode {board.name} UART")
+    with tempfile.TemporaryDirectory(prefix="mcu-renode-") as tmp:
+        wrapper = Path(tmp) / "start.resc"
+        wrapper.write_text(renode_script(board, elf, port))
+        process = _Process(f"Renode ({board.name})", [RENODE, "--disable-xwt", str(wrapper)])
         try:
-            client = HarnessClient(transport, process.check_alive, timeout_seconds)
-            client.synchronise()
-            yield client
+            connection = _connect(port, process)
+            transport = SocketTransport(connection, f"Renode {board.name} UART")
+            try:
+                client = HarnessClient(transport, process.check_alive, timeout_seconds)
+                client.synchronise()
+                yield client
+            finally:
+                transport.close()
         finally:
-            transport.close()
-    finally:
-        process.end()
+            process.end()
 
 
 def _free_port() -> int:
