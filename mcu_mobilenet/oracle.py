@@ -70,7 +70,11 @@ def _worker(mode: str, model_path: str, tmp: str) -> None:
         if mode == "tensors"
         else runtime.InterpreterConfig.kAllocationRecording
     )
-    interpreter = runtime.Interpreter.from_file(model_path, intrepreter_config=config)
+    # TFLM's own arena-size guess is too small for some models (and for keeping every tensor).
+    arena_size = 8 * 1024 * 1024 + 4 * Path(model_path).stat().st_size
+    interpreter = runtime.Interpreter.from_file(
+        model_path, arena_size=arena_size, intrepreter_config=config
+    )
     outputs = []
     for sample in inputs:
         interpreter.set_input(sample[np.newaxis], 0)

@@ -80,8 +80,10 @@ def format_report(report: dict, show_plan: bool = False) -> str:
     if show_plan:
         plan = format_table(
             ["tensor", "offset", "bytes", "first use", "last use"],
-            [[r["tensor"], r["offset"], r["size"], r["first_use"], r["last_use"]]
-             for r in report["plan"]],
+            [
+                [r["tensor"], r["offset"], r["size"], r["first_use"], r["last_use"]]
+                for r in report["plan"]
+            ],
             right={1, 2, 3, 4},
         )
         text += "\n\nMemory plan (use -1: before the first layer):\n" + plan

@@ -20,19 +20,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", type=Path, help="int8 .tflite model")
     parser.add_argument(
-        "--target", choices=["host"], default="host",
+        "--target",
+        choices=["host"],
+        default="host",
         help="host: build with gcc under AddressSanitizer and UBSan (default)",
     )
     parser.add_argument("--inputs", type=int, default=10, help="seeded random inputs (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     parser.add_argument("--image", type=Path, action="append", default=[], help="an image input")
     parser.add_argument(
-        "--pixels", choices=PIXEL_FORMATS, default="unit",
+        "--pixels",
+        choices=PIXEL_FORMATS,
+        default="unit",
         help="unit: pixels/255 quantized with the input scale (default); raw: pixel bytes "
         "are int8 input values (TFLM's person-detection test images)",
     )
     parser.add_argument(
-        "--per-layer", action="store_true",
+        "--per-layer",
+        action="store_true",
         help="also compare every intermediate tensor and name the first layer that differs",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -138,5 +138,6 @@ def compile_model(
         out_dir=Path(out_dir),
         prefix=prefix,
         sources=files.sources,
-        include_dirs=files.include_dirs, files=files.files,
+        include_dirs=files.include_dirs,
+        files=files.files,
     )

@@ -169,33 +169,3 @@ def _trunc_div(numerator: int, denominator: int) -> int:
     """C's integer division (truncates toward zero)."""
     quotient = abs(numerator) // abs(denominator)
     return quotient if (numerator >= 0) == (denominator > 0) else -quotient
-
-
-# Reference arithmetic in Python, for tests and host-side folding.
-
-
-def saturating_rounding_doubling_high_mul(a: int, b: int) -> int:
-    if a == b == INT32_MIN:
-        return INT32_MAX
-    product = a * b
-    nudge = (1 << 30) if product >= 0 else 1 - (1 << 30)
-    return _trunc_div(product + nudge, 1 << 31)
-
-
-def rounding_divide_by_pot(x: int, exponent: int) -> int:
-    mask = (1 << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (1 if x < 0 else 0)
-    return (x >> exponent) + (1 if remainder > threshold else 0)
-
-
-def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
-    """MultiplyByQuantizedMultiplier (int32, double rounding), as TFLM builds it by default."""
-    left = shift if shift > 0 else 0
-    right = 0 if shift > 0 else -shift
-    shifted = _wrap32(x * (1 << left))
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
-
-
-def _wrap32(value: int) -> int:
-    return (value + 2**31) % 2**32 - 2**31
