@@ -28,7 +28,7 @@ def _random_conv_cases(count: int, depthwise: bool) -> list:
         if depthwise:
             multiplier = int(rng.choice([1, 1, 2, 3]))
             args = (channels, multiplier, kernel, (stride, stride), padding, dilation, activation)
-            name = f"depthwise{number}-k{kernel}-s{stride}-d{dilation}-{padding}-c{channels}x{multiplier}"
+            name = f"dw{number}-k{kernel}-s{stride}-d{dilation}-{padding}-c{channels}x{multiplier}"
         else:
             outputs = int(rng.choice([1, 3, 4, 7, 16]))
             args = (channels, outputs, kernel, stride, padding, dilation, activation)

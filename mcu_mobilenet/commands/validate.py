@@ -1,4 +1,4 @@
-"""`mcu-mobilenet validate`: generated code against the TFLM reference interpreter, byte for byte."""
+"""`mcu-mobilenet validate`: generated code against the TFLM reference, byte for byte."""
 
 from __future__ import annotations
 
