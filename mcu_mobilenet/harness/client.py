@@ -15,13 +15,14 @@ class HarnessTimeout(UserError):
 
 
 class HarnessClient:
-    """Sends requests and reads replies. `check_alive` raises if the emulator behind the
-    line has died; it is polled while waiting so a crash is reported at once."""
+    """Sends requests and reads replies. `check_alive(grace_seconds)` raises if the emulator
+    behind the line has died (waiting up to grace_seconds for it to finish dying); it is
+    polled while waiting so a crash is reported at once."""
 
     def __init__(
         self,
         transport: Transport,
-        check_alive: Callable[[], None] = lambda: None,
+        check_alive: Callable[[float], None] = lambda grace_seconds: None,
         timeout_seconds: float = 30.0,
     ):
         self.transport = transport
@@ -43,10 +44,10 @@ class HarnessClient:
             try:
                 chunk = self.transport.read_some(count - len(data), min(remaining, 0.2))
             except LineClosed:
-                self.check_alive()  # a dead emulator explains a closed line best
+                self.check_alive(2.0)  # a dead emulator explains a closed line best
                 raise
             if not chunk:
-                self.check_alive()
+                self.check_alive(0.0)
             data += chunk
         return bytes(data)
 

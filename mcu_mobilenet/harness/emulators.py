@@ -8,6 +8,7 @@ errors and Ctrl-C too.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -47,8 +48,12 @@ class _Process:
             self._log.close()
             raise UserError(f"cannot start {name} ({command[0]}): {error}") from error
 
-    def check_alive(self) -> None:
-        code = self._process.poll()
+    def check_alive(self, grace_seconds: float = 0.0) -> None:
+        try:
+            code = self._process.wait(timeout=grace_seconds) if grace_seconds else None
+        except subprocess.TimeoutExpired:
+            code = None
+        code = self._process.poll() if code is None else code
         if code is not None:
             raise EmulatorDied(
                 f"{self.name} exited with status {code} while the harness was talking to it: "
@@ -56,9 +61,11 @@ class _Process:
             )
 
     def last_output_line(self) -> str:
+        """The emulator's own complaint if it made one (a register dump may follow it)."""
         self._log.seek(0)
         lines = self._log.read().decode(errors="replace").strip().splitlines()
-        return lines[-1] if lines else "no output"
+        complaints = [line for line in lines if re.search(r"(?i)error|fatal|qemu", line)]
+        return (complaints or lines or ["no output"])[-1].strip()
 
     def end(self) -> None:
         if self._process.poll() is None:

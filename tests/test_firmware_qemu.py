@@ -1,0 +1,305 @@
+"""The harness firmware in QEMU: protocol robustness, time conversion, bit-exact models.
+
+Everything here runs the real firmware on every QEMU board the project defines, compiled
+with the real compiler, and compares with the TFLM reference interpreter."""
+
+import shutil
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcu_mobilenet.boards import list_boards, load_board
+from mcu_mobilenet.firmware_build import ModelSources, build_firmware
+from mcu_mobilenet.harness import protocol
+from mcu_mobilenet.harness.emulators import EmulatorDied, run_qemu
+from mcu_mobilenet.paths import PROJECT_ROOT
+
+SHARED_MODELS = PROJECT_ROOT.parent / "shared" / "models"
+QEMU_BOARDS = [board.name for board in list_boards() if board.emulator == "qemu"]
+PERSON_OUTPUT = [-113, 113]  # TFLM's output for person.bmp (../shared/models/README.md)
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+    reason="qemu-system-arm or arm-none-eabi-gcc not installed",
+)
+
+
+@pytest.fixture(scope="module")
+def models() -> Path:
+    if not (SHARED_MODELS / "person_detect.tflite").is_file():
+        pytest.skip(f"reference models not found at {SHARED_MODELS} (a user's clone)")
+    return SHARED_MODELS
+
+
+@pytest.fixture(scope="module")
+def person_image(models) -> bytes:
+    from PIL import Image
+
+    return np.asarray(Image.open(models / "person.bmp")).tobytes()
+
+
+@pytest.fixture(scope="module")
+def person_firmware(models, tmp_path_factory):
+    """Builds person_detect's firmware for a board once per module."""
+    from mcu_mobilenet.compiler import compile_model
+
+    root = tmp_path_factory.mktemp("person-firmware")
+    result = compile_model(models / "person_detect.tflite", root / "model", "model", force=True)
+    sources = ModelSources(tuple(result.sources), tuple(result.include_dirs), result.prefix)
+    built = {}
+
+    def build(board_name: str):
+        if board_name not in built:
+            built[board_name] = build_firmware(load_board(board_name), sources, root / board_name)
+        return built[board_name]
+
+    return build
+
+
+@pytest.fixture(scope="module")
+def an386(person_firmware):
+    """One QEMU running person_detect on the default board, shared by the robustness tests."""
+    firmware = person_firmware("qemu-mps2-an386")
+    with run_qemu(firmware.board, firmware.elf, timeout_seconds=30) as client:
+        yield client
+
+
+def _expect_error(client, code: int) -> None:
+    frame = client.read_frame(20)
+    assert frame.frame_type == protocol.REPLY_ERROR, frame
+    assert frame.payload[0] == code, frame.payload
+
+
+def _still_serves(client, person_image: bytes) -> None:
+    reply = client.infer(person_image)
+    assert list(np.frombuffer(reply.output, dtype=np.int8)) == PERSON_OUTPUT
+
+
+def _infer_frame(data: bytes) -> bytes:
+    return protocol.encode_request(protocol.CMD_INFER, 0, data)
+
+
+def test_info_describes_the_model_and_build(an386, person_firmware):
+    info = an386.info()
+    assert info.board == "qemu-mps2-an386"
+    assert info.build_id == person_firmware("qemu-mps2-an386").build_id
+    assert info.input.shape == (1, 96, 96, 1)
+    assert info.input.zero_point == -1
+    assert info.input.scale == pytest.approx(2 / 255)
+    assert info.output.size == 2
+    assert info.timer_kind == "systick-icount"
+    assert info.layer_names[-1] == "SOFTMAX"
+
+
+def test_corrupted_frame_gets_a_crc_error(an386, person_image):
+    frame = bytearray(_infer_frame(person_image))
+    frame[100] ^= 0x01
+    an386.transport.write(bytes(frame))
+    _expect_error(an386, protocol.ERR_BAD_CRC)
+    _still_serves(an386, person_image)
+
+
+def test_truncated_frame_gets_an_error_after_the_byte_timeout(an386, person_image):
+    an386.transport.write(_infer_frame(person_image)[:5000])
+    _expect_error(an386, protocol.ERR_TRUNCATED)
+    _still_serves(an386, person_image)
+
+
+def test_oversized_frame_is_refused_from_its_header(an386, person_image):
+    too_long = an386.info().max_payload + 1
+    an386.transport.write(b"MM" + struct.pack("<BI", protocol.CMD_INFER, too_long) + bytes(3000))
+    _expect_error(an386, protocol.ERR_TOO_LONG)
+    _still_serves(an386, person_image)
+
+
+def test_length_field_larger_than_the_frame_is_a_truncation(an386, person_image):
+    frame = bytearray(protocol.encode_frame(protocol.CMD_INFO))
+    frame[3:7] = struct.pack("<I", 8)  # 8 payload bytes announced, none sent
+    an386.transport.write(bytes(frame))
+    _expect_error(an386, protocol.ERR_TRUNCATED)
+    _still_serves(an386, person_image)
+
+
+def test_length_field_smaller_than_the_frame_fails_the_crc(an386, person_image):
+    frame = bytearray(_infer_frame(person_image))
+    frame[3:7] = struct.pack("<I", 1000)
+    an386.transport.write(bytes(frame))
+    _expect_error(an386, protocol.ERR_BAD_CRC)
+    _still_serves(an386, person_image)
+
+
+def test_input_of_the_wrong_size_is_refused(an386, person_image):
+    an386.transport.write(_infer_frame(person_image[:-1]))
+    _expect_error(an386, protocol.ERR_BAD_LENGTH)
+    _still_serves(an386, person_image)
+
+
+def test_garbage_bytes_get_a_sync_error(an386, person_image):
+    an386.transport.write(b"\x00\xffAT+RESET\r\nMX")
+    _expect_error(an386, protocol.ERR_BAD_SYNC)
+    _still_serves(an386, person_image)
+
+
+def test_unknown_command_and_bad_argument_are_refused(an386, person_image):
+    an386.transport.write(protocol.encode_frame(0x42))
+    _expect_error(an386, protocol.ERR_BAD_COMMAND)
+    an386.transport.write(protocol.encode_request(protocol.CMD_BENCH, 0, person_image))
+    _expect_error(an386, protocol.ERR_BAD_ARGUMENT)
+    _still_serves(an386, person_image)
+
+
+def test_bytes_arriving_slowly_are_still_one_frame(an386, person_image):
+    frame = _infer_frame(person_image)
+    for index in range(0, 64, 4):  # the header and the first input bytes, 4 at a time
+        an386.transport.write(frame[index : index + 4])
+        time.sleep(0.02)
+    an386.transport.write(frame[64:])
+    reply = protocol.parse_infer(an386.read_frame(20), 2)
+    assert list(np.frombuffer(reply.output, dtype=np.int8)) == PERSON_OUTPUT
+
+
+def test_bench_and_profile_replies_are_consistent(an386, person_image):
+    bench = an386.bench(person_image, 3)
+    assert bench.runs == 3
+    assert 0 < bench.min_ticks <= bench.median_ticks <= bench.max_ticks
+    profile = an386.profile(person_image)
+    assert len(profile.layer_ticks) == len(an386.info().layer_names)
+    # Layer times add up to the inference, less the input copy check and the timer reads.
+    assert 0.98 * profile.ticks <= sum(profile.layer_ticks) <= profile.ticks
+    assert 0 < profile.stack_used < an386.info().stack_bytes
+
+
+def test_a_no_reply_wait_times_out_with_a_clear_message(an386):
+    from mcu_mobilenet.harness.client import HarnessTimeout
+
+    with pytest.raises(HarnessTimeout, match="0 of 7 bytes of the reply header"):
+        an386.read_frame(0.5)
+
+
+def test_a_hardfault_is_reported_over_the_uart(person_firmware):
+    firmware = person_firmware("qemu-mps2-an386")
+    with run_qemu(firmware.board, firmware.elf, timeout_seconds=20) as client:
+        with pytest.raises(protocol.FirmwareFault, match="crashed with a fault") as fault:
+            protocol.raise_for_error(client.exchange(protocol.encode_request(protocol.CMD_CRASH)))
+    assert fault.value.registers["cfsr"] & (1 << 16)  # UNDEFINSTR: the udf instruction
+    assert fault.value.registers["hfsr"] & (1 << 30)  # escalated to HardFault
+
+
+def test_a_dead_emulator_gives_a_one_line_error(tmp_path):
+    not_firmware = tmp_path / "firmware.elf"
+    not_firmware.write_bytes(b"\x00" * 64)
+    with pytest.raises(EmulatorDied, match="QEMU .* exited with status") as died:
+        with run_qemu(load_board("qemu-mps2-an386"), not_firmware, timeout_seconds=10):
+            pass
+    assert "\n" not in str(died.value)
+
+
+@pytest.mark.parametrize("board_name", QEMU_BOARDS)
+def test_systick_conversion_counts_a_known_loop_exactly(board_name, person_firmware):
+    """CALIBRATE runs `subs; bne` N times: 2N instructions. QEMU's -icount shift=0 makes an
+    instruction 1 ns; the SysTick clock of each machine turns ticks into ns. 60 M iterations
+    cross a SysTick wrap on every board (2^24 ticks)."""
+    firmware = person_firmware(board_name)
+    board = firmware.board
+    resolution = -(-1_000_000_000 // board.timer.clock_hz)  # instructions per tick, rounded up
+    timer_reads = 64  # the two timer reads around the loop
+    with run_qemu(board, firmware.elf, timeout_seconds=60) as client:
+        for iterations in (1_000, 1_000_000, 60_000_000):
+            measured = board.ticks_to_time(client.calibrate(iterations))
+            assert abs(measured - 2 * iterations) <= resolution + timer_reads, iterations
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board_name", QEMU_BOARDS)
+def test_person_detect_is_bit_exact_on_every_qemu_board(board_name, models):
+    from mcu_mobilenet.harness.board_validate import validate_on_board
+
+    images = [models / "person.bmp", models / "no_person.bmp"]
+    report = validate_on_board(
+        models / "person_detect.tflite", board_name, inputs=1, images=images, pixel_format="raw"
+    )
+    assert report.passed, report.mismatches
+    assert report.bit_exact == 3
+    person, no_person = report.outputs[1], report.outputs[2]
+    assert person["output"] == person["reference"] == PERSON_OUTPUT
+    assert no_person["output"] == no_person["reference"] == [57, -57]
+    assert person["time_unit"] == "instructions" and person["time"] > 1_000_000
+
+
+def _project_mobilenet(folder: Path) -> Path:
+    """A MobileNetV1 (alpha 0.25, 32x32 RGB, 4 classes) built by the project. Untrained, so
+    its classifier is widened and given spread biases: the softmax input then has a realistic
+    range, without which TFLM aborts (pitfalls.md)."""
+    import tensorflow as tf
+
+    from mcu_mobilenet.model.family import MobileNetConfig
+    from mcu_mobilenet.model.keras_builder import build_mobilenet
+
+    keras_model = build_mobilenet(
+        MobileNetConfig(alpha=0.25, resolution=32, channels=3, classes=4), batch_size=1
+    )
+    rng = np.random.default_rng(0)
+    dense = next(layer for layer in keras_model.layers if isinstance(layer, tf.keras.layers.Dense))
+    kernel, _ = dense.get_weights()
+    dense.set_weights([kernel * 40.0, np.array([-1.5, -0.5, 0.5, 1.5], dtype=np.float32)])
+
+    def representative():
+        for _ in range(8):
+            yield [rng.uniform(-1, 1, size=(1, 32, 32, 3)).astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    path = folder / "mobilenet_0.25_32.tflite"
+    path.write_bytes(converter.convert())
+    return path
+
+
+@pytest.mark.slow
+def test_a_project_mobilenet_is_bit_exact_on_every_qemu_board(tmp_path):
+    """One test for all boards, so the model is converted once."""
+    from mcu_mobilenet.harness.board_validate import validate_on_board
+
+    model = _project_mobilenet(tmp_path)
+    for board_name in QEMU_BOARDS:
+        report = validate_on_board(model, board_name, inputs=3, seed=7)
+        assert report.passed, (board_name, report.mismatches)
+        assert report.bit_exact == 3
+
+
+def test_bench_json_has_the_documented_integer_keys(run_cli, models):
+    import json
+
+    code, out, _ = run_cli(
+        "bench", models / "person_detect.tflite", "--runs", "3", "--json", "--no-tflm"
+    )
+    assert code == 0
+    report = json.loads(out)
+    for key in ("time_per_inference", "flash_bytes", "ram_bytes", "arena_bytes", "macs"):
+        assert isinstance(report[key], int) and report[key] > 0, key
+    assert report["time_unit"] == "instructions"
+    assert report["macs"] == 7_157_888  # person_detect's mult-adds
+    assert report["flash_bytes"] > report["memory"]["flash_weights"] > 200_000
+
+
+def test_run_and_profile_commands_classify_the_shared_images(run_cli, models):
+    import json
+
+    images = ["--image", models / "person.bmp", "--image", models / "no_person.bmp"]
+    code, out, _ = run_cli(
+        "run", models / "person_detect.tflite", *images, "--pixels", "raw", "--json"
+    )
+    assert code == 0
+    assert [r["top_class"] for r in json.loads(out)["results"]] == [1, 0]
+    code, out, _ = run_cli(
+        "profile", models / "person_detect.tflite", "--board", "qemu-mps3-an547",
+        "--image", models / "person.bmp", "--pixels", "raw",
+    )  # fmt: skip
+    assert code == 0
+    assert "DEPTHWISE_CONV_2D" in out and "SOFTMAX" in out and "instructions" in out
