@@ -53,32 +53,25 @@ void mm_conv2d_s8(const mm_conv_params *params, const mm_channel_quant *quant,
     }
 }
 
-/* Dot products of one filter row with two input pixels. */
-static void dot2(const int8_t *weights, const int8_t *a, const int8_t *b, int32_t length,
-                 int32_t *acc_a, int32_t *acc_b) {
-    int32_t sum_a = *acc_a, sum_b = *acc_b;
-    int32_t i = 0;
-    for (; i + 4 <= length; i += 4) {
-        const int32_t w0 = weights[i], w1 = weights[i + 1];
-        const int32_t w2 = weights[i + 2], w3 = weights[i + 3];
-        sum_a += w0 * a[i] + w1 * a[i + 1] + w2 * a[i + 2] + w3 * a[i + 3];
-        sum_b += w0 * b[i] + w1 * b[i + 1] + w2 * b[i + 2] + w3 * b[i + 3];
+/* Two filter rows times two input pixels: four dot products sharing every load. */
+static void dot_2x2(const int8_t *w0, const int8_t *w1, const int8_t *a, const int8_t *b,
+                    int32_t length, int32_t acc[4]) {
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
+    for (int32_t i = 0; i < length; ++i) {
+        const int32_t x = a[i], y = b[i], f = w0[i], g = w1[i];
+        a0 += f * x;
+        a1 += g * x;
+        b0 += f * y;
+        b1 += g * y;
     }
-    for (; i < length; ++i) {
-        sum_a += weights[i] * a[i];
-        sum_b += weights[i] * b[i];
-    }
-    *acc_a = sum_a;
-    *acc_b = sum_b;
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
 }
 
-static int32_t dot1(const int8_t *weights, const int8_t *a, int32_t length, int32_t sum) {
-    int32_t i = 0;
-    for (; i + 4 <= length; i += 4) {
-        sum += weights[i] * a[i] + weights[i + 1] * a[i + 1] + weights[i + 2] * a[i + 2] +
-               weights[i + 3] * a[i + 3];
-    }
-    for (; i < length; ++i) {
+static int32_t dot(const int8_t *weights, const int8_t *a, int32_t length, int32_t sum) {
+    for (int32_t i = 0; i < length; ++i) {
         sum += weights[i] * a[i];
     }
     return sum;
@@ -97,20 +90,27 @@ void mm_conv2d_1x1_s8(const mm_conv_params *params, const mm_channel_quant *quan
         const int8_t *b = a + in_c;
         int8_t *out_a = output + pixel * out_c;
         int8_t *out_b = out_a + out_c;
-        const int8_t *weights = filter;
-        for (int32_t oc = 0; oc < out_c; ++oc, weights += in_c) {
-            int32_t acc_a = bias[oc], acc_b = bias[oc];
-            dot2(weights, a, b, in_c, &acc_a, &acc_b);
-            out_a[oc] = output_value(params, quant, oc, acc_a);
-            out_b[oc] = output_value(params, quant, oc, acc_b);
+        int32_t oc = 0;
+        for (; oc + 2 <= out_c; oc += 2) {
+            const int8_t *w0 = filter + oc * in_c;
+            int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
+            dot_2x2(w0, w0 + in_c, a, b, in_c, acc);
+            out_a[oc] = output_value(params, quant, oc, acc[0]);
+            out_a[oc + 1] = output_value(params, quant, oc + 1, acc[1]);
+            out_b[oc] = output_value(params, quant, oc, acc[2]);
+            out_b[oc + 1] = output_value(params, quant, oc + 1, acc[3]);
+        }
+        if (oc < out_c) {
+            const int8_t *w0 = filter + oc * in_c;
+            out_a[oc] = output_value(params, quant, oc, dot(w0, a, in_c, bias[oc]));
+            out_b[oc] = output_value(params, quant, oc, dot(w0, b, in_c, bias[oc]));
         }
     }
     if (pixel < pixels) {
         const int8_t *a = input + pixel * in_c;
         int8_t *out_a = output + pixel * out_c;
-        const int8_t *weights = filter;
-        for (int32_t oc = 0; oc < out_c; ++oc, weights += in_c) {
-            out_a[oc] = output_value(params, quant, oc, dot1(weights, a, in_c, bias[oc]));
+        for (int32_t oc = 0; oc < out_c; ++oc) {
+            out_a[oc] = output_value(params, quant, oc, dot(filter + oc * in_c, a, in_c, bias[oc]));
         }
     }
 }

@@ -1,58 +1,107 @@
-/* Depthwise 2-D convolution, int8. See mm_depthwise_conv.h. */
+/* Depthwise 2-D convolution, int8. See mm_depthwise_conv.h.
+ *
+ * The filter arrives transposed to [C_OUT, KH, KW], so one output channel's taps are
+ * contiguous. Windows of 3x3 undilated filters (every MobileNet depthwise layer) that lie
+ * inside the image take an unrolled path; other windows visit only their in-image taps and
+ * count the rest as the input zero point (the bias is folded, see mm_conv.h).
+ */
 #include "mm_depthwise_conv.h"
 
 #include "mm_fixed_point.h"
+
+static int8_t output_value(const mm_conv_params *params, const mm_channel_quant *quant,
+                           int32_t channel, int32_t acc) {
+    acc = mm_requantize(acc, quant->multiplier[channel], quant->shift[channel]);
+    return (int8_t)mm_clamp(acc + params->output_offset, params->act_min, params->act_max);
+}
+
+static int32_t taps_3x3(const int8_t *filter, const int8_t *top, int32_t column,
+                        int32_t row) {
+    const int8_t *middle = top + row, *bottom = middle + row;
+    const int32_t column2 = 2 * column;
+    return filter[0] * top[0] + filter[1] * top[column] + filter[2] * top[column2] +
+           filter[3] * middle[0] + filter[4] * middle[column] + filter[5] * middle[column2] +
+           filter[6] * bottom[0] + filter[7] * bottom[column] + filter[8] * bottom[column2];
+}
+
+/* All output channels of one pixel whose 3x3 window lies inside the image: `window` is its
+ * top-left input pixel, `row` the bytes between image rows. */
+static void pixel_3x3(const mm_conv_params *params, const mm_channel_quant *quant,
+                      const int8_t *window, int32_t channels, int32_t row, const int8_t *filter,
+                      const int32_t *bias, int8_t *output) {
+    const int32_t multiplier = params->depth_multiplier;
+    if (multiplier == 1) { /* the common case, kept free of the inner loop */
+        for (int32_t c = 0; c < channels; ++c, ++window, filter += 9) {
+            const int32_t acc = bias[c] + taps_3x3(filter, window, channels, row);
+            output[c] = output_value(params, quant, c, acc);
+        }
+        return;
+    }
+    int32_t oc = 0;
+    for (int32_t c = 0; c < channels; ++c, ++window) {
+        for (int32_t m = 0; m < multiplier; ++m, ++oc, filter += 9) {
+            const int32_t acc = bias[oc] + taps_3x3(filter, window, channels, row);
+            output[oc] = output_value(params, quant, oc, acc);
+        }
+    }
+}
+
+/* One channel of any window at any position. */
+static int32_t window_clipped(const mm_conv_params *params, const mm_dims *input_dims,
+                              const int8_t *image, int32_t channel, int32_t y0, int32_t x0,
+                              const int8_t *weights, int32_t k_h, int32_t k_w) {
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+    int32_t acc = 0, outside = 0;
+    for (int32_t ky = 0; ky < k_h; ++ky, weights += k_w) {
+        const int32_t y = y0 + ky * params->dilation.h;
+        if (y < 0 || y >= in_h) {
+            for (int32_t kx = 0; kx < k_w; ++kx) {
+                outside += weights[kx];
+            }
+            continue;
+        }
+        const int8_t *line = image + y * in_w * in_c + channel;
+        for (int32_t kx = 0; kx < k_w; ++kx) {
+            const int32_t x = x0 + kx * params->dilation.w;
+            if (x < 0 || x >= in_w) {
+                outside += weights[kx];
+            } else {
+                acc += weights[kx] * line[x * in_c];
+            }
+        }
+    }
+    return acc + outside * params->input_zero_point;
+}
 
 void mm_depthwise_conv2d_s8(const mm_conv_params *params, const mm_channel_quant *quant,
                             const mm_dims *input_dims, const int8_t *input,
                             const mm_dims *filter_dims, const int8_t *filter,
                             const int32_t *bias, const mm_dims *output_dims, int8_t *output) {
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
-    const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
-    const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
+    const int32_t k_h = filter_dims->h, k_w = filter_dims->w, taps = k_h * k_w;
+    const int32_t out_c = output_dims->c;
     const int32_t multiplier = params->depth_multiplier;
-    const int32_t zero = params->input_zero_point;
-    const int32_t dil_h = params->dilation.h, dil_w = params->dilation.w;
-    const int32_t row_stride = in_w * in_c;
+    const int32_t row = in_w * in_c;
+    const int fast = k_h == 3 && k_w == 3 && params->dilation.h == 1 && params->dilation.w == 1;
     for (int32_t batch = 0; batch < input_dims->n; ++batch) {
-        const int8_t *image = input + batch * in_h * row_stride;
-        for (int32_t out_y = 0; out_y < out_h; ++out_y) {
+        const int8_t *image = input + batch * in_h * row;
+        for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
             const int32_t y0 = out_y * params->stride.h - params->padding.h;
-            for (int32_t out_x = 0; out_x < out_w; ++out_x) {
+            for (int32_t out_x = 0; out_x < output_dims->w; ++out_x, output += out_c) {
                 const int32_t x0 = out_x * params->stride.w - params->padding.w;
-                const int inside = y0 >= 0 && x0 >= 0 && y0 + (k_h - 1) * dil_h < in_h &&
-                                   x0 + (k_w - 1) * dil_w < in_w;
-                /* Only formed when the window is inside the image (no out-of-range pointer). */
-                const int8_t *origin = inside ? image + y0 * row_stride + x0 * in_c : image;
+                const int inside = y0 >= 0 && x0 >= 0 &&
+                                   y0 + (k_h - 1) * params->dilation.h < in_h &&
+                                   x0 + (k_w - 1) * params->dilation.w < in_w;
+                if (inside && fast) {
+                    pixel_3x3(params, quant, image + y0 * row + x0 * in_c, in_c, row, filter,
+                              bias, output);
+                    continue;
+                }
                 for (int32_t oc = 0; oc < out_c; ++oc) {
-                    const int32_t ic = oc / multiplier;
-                    const int8_t *weights = filter + oc;
-                    int32_t acc = bias[oc];
-                    if (inside) {
-                        const int8_t *row = origin + ic;
-                        for (int32_t ky = 0; ky < k_h; ++ky, row += dil_h * row_stride) {
-                            const int8_t *tap = row;
-                            for (int32_t kx = 0; kx < k_w; ++kx, tap += dil_w * in_c) {
-                                acc += *weights * *tap;
-                                weights += out_c;
-                            }
-                        }
-                    } else {
-                        for (int32_t ky = 0; ky < k_h; ++ky) {
-                            const int32_t y = y0 + ky * dil_h;
-                            for (int32_t kx = 0; kx < k_w; ++kx, weights += out_c) {
-                                const int32_t x = x0 + kx * dil_w;
-                                const int32_t value =
-                                    (y >= 0 && y < in_h && x >= 0 && x < in_w)
-                                        ? image[y * row_stride + x * in_c + ic]
-                                        : zero;
-                                acc += *weights * value;
-                            }
-                        }
-                    }
-                    acc = mm_requantize(acc, quant->multiplier[oc], quant->shift[oc]);
-                    *output++ = (int8_t)mm_clamp(acc + params->output_offset, params->act_min,
-                                                 params->act_max);
+                    const int32_t acc = window_clipped(params, input_dims, image,
+                                                       oc / multiplier, y0, x0,
+                                                       filter + oc * taps, k_h, k_w);
+                    output[oc] = output_value(params, quant, oc, acc + bias[oc]);
                 }
             }
         }

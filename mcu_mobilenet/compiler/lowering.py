@@ -345,7 +345,7 @@ def _conv_like(ctx: _Context, depthwise: bool) -> Layer:
     weights = filt.data.astype(np.int64)
     if depthwise:
         filter_sums = weights.reshape(-1, out_c).sum(axis=0)
-        layout = filt.data  # [1, KH, KW, C_OUT]
+        layout = np.ascontiguousarray(filt.data[0].transpose(2, 0, 1))  # -> [C_OUT, KH, KW]
     else:
         filter_sums = weights.reshape(out_c, -1).sum(axis=1)
         layout = filt.data  # [C_OUT, KH, KW, C_IN]

@@ -25,10 +25,10 @@ const int32_t tiny_l0_shift[4] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
     -8, -9, -8, -9,
 };
 
-/* Layer 1 DEPTHWISE_CONV_2D: filter int8_t[1, 3, 3, 4] */
+/* Layer 1 DEPTHWISE_CONV_2D: filter int8_t[4, 3, 3] */
 const int8_t tiny_l1_filter[36] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
-    -41, 12, 47, -27, 44, -49, -27, -34, -115, 36, -35, 1, 46, 33, 50, -9, -41, -6, -127, -127, -127, -73, 30, -79,
-    -36, 96, -27, 65, -90, -15, -72, -30, 81, -127, 33, 21,
+    -41, 44, -115, 46, -41, -127, -36, -90, 81, 12, -49, 36, 33, -6, -73, 96, -15, -127, 47, -27, -35, 50, -127, 30,
+    -27, -72, 33, -27, -34, 1, -9, -127, -79, 65, -30, 21,
 };
 
 /* Layer 1 DEPTHWISE_CONV_2D: bias int32_t[4] */
