@@ -1,0 +1,116 @@
+"""Firmware builds: every board definition builds, the ELF's memory is split and checked."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from mcu_mobilenet.boards import list_boards, load_board
+from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.firmware_build import ModelSources, build_firmware
+from mcu_mobilenet.paths import BOARDS_DIR, PROJECT_ROOT
+
+SHARED_MODELS = PROJECT_ROOT.parent / "shared" / "models"
+BOARDS = list_boards()
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed"
+)
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """person_detect compiled once: (sources, compiler report)."""
+    from mcu_mobilenet.compiler import compile_model
+
+    if not (SHARED_MODELS / "person_detect.tflite").is_file():
+        pytest.skip(f"reference models not found at {SHARED_MODELS} (a user's clone)")
+    folder = tmp_path_factory.mktemp("compiled")
+    result = compile_model(SHARED_MODELS / "person_detect.tflite", folder, "model", force=True)
+    sources = ModelSources(tuple(result.sources), tuple(result.include_dirs), result.prefix)
+    return sources, result.report()
+
+
+@pytest.mark.parametrize("board", BOARDS, ids=[board.name for board in BOARDS])
+def test_every_board_builds_person_detect(board, compiled, tmp_path):
+    sources, report = compiled
+    firmware = build_firmware(board, sources, tmp_path, "person_detect.tflite")
+    memory = firmware.memory
+    # The weights object lands whole in the weights section (plus alignment padding), the
+    # arena in its own.
+    assert report["weights_bytes"] <= memory.flash_weights <= 1.01 * report["weights_bytes"]
+    assert report["arena_bytes"] <= memory.ram_arena <= report["arena_bytes"] + 16
+    assert memory.ram_stack == board.stack_bytes
+    assert memory.flash_total == memory.flash_weights + memory.flash_code_and_data
+    assert memory.flash_total <= board.flash.size and memory.ram_total <= board.ram.size
+    assert memory.flash_code_and_data < 16 * 1024  # harness, drivers, kernels: small
+    attributes = subprocess.run(
+        ["arm-none-eabi-readelf", "-A", str(firmware.elf)], capture_output=True, text=True
+    ).stdout
+    assert "Tag_ABI_VFP_args: VFP registers" in attributes  # -mfloat-abi=hard
+    symbols = subprocess.run(
+        ["arm-none-eabi-nm", str(firmware.elf)], capture_output=True, text=True
+    ).stdout
+    assert not re.search(r"\b(malloc|_sbrk|printf)\b", symbols)
+
+
+def test_build_command_prints_the_memory_split_and_refuses_to_overwrite(run_cli, tmp_path):
+    if not (SHARED_MODELS / "person_detect.tflite").is_file():
+        pytest.skip(f"reference models not found at {SHARED_MODELS}")
+    model, output = SHARED_MODELS / "person_detect.tflite", tmp_path / "out"
+    code, out, _ = run_cli("build", model, "--board", "qemu-netduinoplus2", "-o", output, "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert (output / "firmware.elf").is_file() and (output / "model").is_dir()
+    assert report["memory"]["flash_capacity"] == 1024 * 1024
+    assert report["flash_bytes"] == report["memory"]["flash_total"]
+    code, _, err = run_cli("build", model, "--board", "qemu-netduinoplus2", "-o", output)
+    assert code == 2 and "already exists; pass --force" in err
+    code, out, _ = run_cli("build", model, "-o", output, "--force")
+    assert code == 0 and "weights" in out and "arena" in out and "stack" in out
+    assert not list(tmp_path.glob(".out.building-*"))
+
+
+def _small_board(tmp_path, flash: int, ram: int, linker_flash: int | None = None):
+    """A copy of qemu-mps2-an386 with other memory sizes (the linker's flash may differ)."""
+    folder = tmp_path / "qemu-mps2-an386"
+    shutil.copytree(BOARDS_DIR / "qemu-mps2-an386", folder)
+    linker_flash = flash if linker_flash is None else linker_flash
+    for name, sizes in (("board.toml", (flash, ram)), ("linker.ld", (linker_flash, ram))):
+        path = folder / name
+        flash_part, ram_part = re.split(r"(?=\[memory\.ram\]|\n    RAM )", path.read_text())
+        flash_part = flash_part.replace("0x00400000", f"0x{sizes[0]:08X}")
+        path.write_text(flash_part + ram_part.replace("0x00400000", f"0x{sizes[1]:08X}"))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("flash", "ram", "message"),
+    [
+        (128 * 1024, 4 << 20, r"weights need [\d,]+ bytes of flash, the board has 131,072"),
+        (4 << 20, 32 * 1024, r"need [\d,]+ bytes of RAM, the board has 32,768"),
+    ],
+)
+def test_a_model_too_big_for_the_board_is_one_line(run_cli, tmp_path, flash, ram, message):
+    if not (SHARED_MODELS / "person_detect.tflite").is_file():
+        pytest.skip(f"reference models not found at {SHARED_MODELS}")
+    board = _small_board(tmp_path, flash, ram)
+    model = SHARED_MODELS / "person_detect.tflite"
+    code, _, err = run_cli("build", model, "--board", board, "-o", tmp_path / "out")
+    assert code == 2
+    assert err.count("\n") == 1 and "does not fit" in err
+    assert re.search(message, err), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_linker_catches_what_the_early_check_cannot(compiled, tmp_path):
+    """The early check sees only weights and arena; code that overflows flash is caught by
+    the linker, and reported the same way."""
+    sources, report = compiled
+    board = load_board(
+        _small_board(tmp_path, 4 << 20, 4 << 20, linker_flash=report["weights_bytes"])
+    )
+    with pytest.raises(UserError, match=r"does not fit qemu-mps2-an386: .* more flash"):
+        build_firmware(board, sources, tmp_path / "build", "person_detect.tflite")
