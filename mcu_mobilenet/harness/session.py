@@ -39,8 +39,7 @@ class BoardSession:
 
 def default_timeout(built: ModelFirmware) -> float:
     macs = built.compile_report["macs"]
-    input_bytes = built.compile_report.get("input_bytes", 0) or _input_bytes(built)
-    return 30.0 + macs / SLOWEST_MACS_PER_SECOND + input_bytes / SERIAL_BYTES_PER_SECOND
+    return 30.0 + macs / SLOWEST_MACS_PER_SECOND + _input_bytes(built) / SERIAL_BYTES_PER_SECOND
 
 
 def _input_bytes(built: ModelFirmware) -> int:
@@ -66,7 +65,7 @@ def open_session(
             running = client.info().build_id
             if running != built.firmware.build_id:
                 raise UserError(
-                    f"the board at {port} runs firmware build {running}, not {model_path}'s "
+                    f"{port or board.name} runs firmware build {running}, not {model_path}'s "
                     f"{built.firmware.build_id}: flash it (drop --no-flash) or start it with "
                     "the firmware `mcu-mobilenet build` made"
                 )
