@@ -13,7 +13,19 @@ from mcu_mobilenet import __version__
 from mcu_mobilenet.errors import UserError
 
 # Subcommands in workflow order; each names a module in mcu_mobilenet/commands/.
-COMMANDS: list[str] = ["info", "compile", "validate", "boards", "build", "run", "bench", "profile"]
+COMMANDS: list[str] = [
+    "info",
+    "train",
+    "quantize",
+    "evaluate",
+    "compile",
+    "validate",
+    "boards",
+    "build",
+    "run",
+    "bench",
+    "profile",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

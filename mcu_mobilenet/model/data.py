@@ -60,6 +60,13 @@ class DataSplit:
     def class_names(self) -> tuple[str, ...]:
         return self.train.class_names
 
+    def all_images(self) -> ImageSet:
+        return ImageSet(
+            np.concatenate([self.train.images, self.held_out.images]),
+            np.concatenate([self.train.labels, self.held_out.labels]),
+            self.class_names,
+        )
+
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """uint8 pixels -> the float range the models take, [-1, 1]."""

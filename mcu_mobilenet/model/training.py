@@ -91,7 +91,8 @@ def train_classifier(
             _show_step(epoch, settings.epochs, step, steps_per_epoch, losses, accuracies)
         seconds = time.perf_counter() - start
         held_out_loss, held_out_accuracy = evaluate_probabilities(
-            predict_probabilities(model, data.held_out), data.held_out
+            predict_in_batches(lambda batch: model(batch, training=False), data.held_out),
+            data.held_out,
         )
         metrics = EpochMetrics(
             epoch=epoch,
@@ -111,12 +112,12 @@ def train_classifier(
     return history
 
 
-def predict_probabilities(model, images: ImageSet) -> np.ndarray:
-    """Class probabilities of a Keras model in inference mode, in fixed-size batches (the
-    last one padded) so the forward pass is traced once."""
+def predict_in_batches(forward, images: ImageSet) -> np.ndarray:
+    """`forward` (float batch -> outputs, inference mode) over every image, in fixed-size
+    batches with the last one padded, so a tf.function of it is traced once."""
     import tensorflow as tf
 
-    forward = tf.function(lambda batch: model(batch, training=False))
+    traced = tf.function(forward)
     outputs = []
     for start in range(0, len(images), PREDICT_BATCH):
         batch = to_model_input(images.images[start : start + PREDICT_BATCH])
@@ -124,7 +125,7 @@ def predict_probabilities(model, images: ImageSet) -> np.ndarray:
         if real < PREDICT_BATCH:
             padding = np.zeros((PREDICT_BATCH - real, *batch.shape[1:]), np.float32)
             batch = np.concatenate([batch, padding])
-        outputs.append(np.asarray(forward(batch))[:real])
+        outputs.append(np.asarray(traced(tf.constant(batch)))[:real])
     return np.concatenate(outputs)
 
 

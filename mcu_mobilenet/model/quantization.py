@@ -1,0 +1,108 @@
+"""Full-integer int8 post-training quantization with the TFLite converter.
+
+int8 input and output, int8 activations, per-channel int8 weights (the converter's default
+for convolutions), int32 biases, calibrated on a representative set of images. The graph is
+exported with a static batch of one, so the converted model has no dynamic-shape ops.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.model.data import to_model_input
+from mcu_mobilenet.model.loading import FloatModel
+
+
+@dataclass(frozen=True)
+class TfliteSummary:
+    input_shape: tuple[int, ...]
+    input_dtype: str
+    input_scale: float
+    input_zero_point: int
+    output_shape: tuple[int, ...]
+    output_dtype: str
+    ops: tuple[str, ...]  # op names in execution order
+
+    @property
+    def op_counts(self) -> dict[str, int]:
+        return {op: self.ops.count(op) for op in sorted(set(self.ops))}
+
+
+def quantize_int8(model: FloatModel, calibration_images: np.ndarray) -> bytes:
+    """The .tflite bytes of `model`, calibrated on uint8 images [N, H, W, C]."""
+    import tensorflow as tf
+
+    batch_of_one = tf.TensorSpec([1, *model.input_shape], tf.float32)
+    calibration = to_model_input(calibration_images)
+
+    def representative_data():
+        for image in calibration:
+            yield [image[np.newaxis]]
+
+    with tempfile.TemporaryDirectory(prefix="mcu-export-") as export_dir:
+        if model.framework == "keras":
+            # Keras 3 variables are not captured by a plain concrete function: export the
+            # model with its own archive writer and convert that SavedModel.
+            import keras
+
+            archive = keras.export.ExportArchive()
+            archive.track(model.network)
+            archive.add_endpoint(
+                "serve", lambda images: model.serve(images), input_signature=[batch_of_one]
+            )
+            archive.write_out(export_dir, verbose=False)
+            converter = tf.lite.TFLiteConverter.from_saved_model(export_dir)
+        else:
+            serve = tf.function(model.serve, input_signature=[batch_of_one])
+            converter = tf.lite.TFLiteConverter.from_concrete_functions(
+                [serve.get_concrete_function()], model.network
+            )
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_data
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return converter.convert()
+        except Exception as error:  # noqa: BLE001 - converter failures come from the model
+            message = (str(error).strip().splitlines() or [type(error).__name__])[-1]
+            raise UserError(
+                f"{model.path}: the TFLite converter cannot make an int8 model of it: {message}"
+            ) from None
+
+
+def summarize_tflite(content: bytes, where: str) -> TfliteSummary:
+    """Input/output types and quantization and the op list of a .tflite model."""
+    import tensorflow as tf
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            interpreter = tf.lite.Interpreter(model_content=content)
+    except (ValueError, RuntimeError) as error:
+        first = (str(error).strip().splitlines() or ["unreadable"])[0]
+        raise UserError(f"{where}: not a readable .tflite model ({first})") from None
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UserError(
+            f"{where}: the model has {len(inputs)} inputs and {len(outputs)} outputs; an image "
+            "classifier has one of each"
+        )
+    scale, zero_point = inputs[0]["quantization"]
+    ops = tuple(op["op_name"] for op in interpreter._get_ops_details())
+    return TfliteSummary(
+        input_shape=tuple(int(size) for size in inputs[0]["shape"]),
+        input_dtype=np.dtype(inputs[0]["dtype"]).name,
+        input_scale=float(scale),
+        input_zero_point=int(zero_point),
+        output_shape=tuple(int(size) for size in outputs[0]["shape"]),
+        output_dtype=np.dtype(outputs[0]["dtype"]).name,
+        ops=ops,
+    )
