@@ -178,26 +178,30 @@ def validate_on_host(
     seed: int = 0,
     per_layer: bool = False,
     pixel_format: str = "unit",
-    work_dir: Path | None = None,
+    backend: str = "portable",
 ) -> ValidationReport:
     with tempfile.TemporaryDirectory(prefix="mcu-validate-") as tmp:
-        work = Path(work_dir or tmp)
-        result = compile_model(model_path, work / "model", prefix="model", force=True)
-        samples, names = _samples(result, inputs, images or [], seed, pixel_format)
+        work = Path(tmp)
+        result = compile_model(model_path, work / "model", "model", backend, force=True)
+        samples, names = make_samples(result.input, inputs, images or [], seed, pixel_format)
         executable = build_host_runner(result, work)
         ours, traced = run_host_runner(executable, samples, result.output, trace=per_layer)
         reference = oracle.run_tflm(model_path, samples)
         report = ValidationReport(str(model_path), "host", len(samples), 0)
-        _compare_outputs(report, names, ours, reference)
+        compare_outputs(report, names, ours, reference)
         if per_layer and len(samples):
             _compare_layers(report, result, model_path, samples[0], traced)
         return report
 
 
-def _samples(
-    result: CompileResult, count: int, images: list[Path], seed: int, pixel_format: str
+def make_samples(
+    info: TensorInfo, count: int, images: list[Path], seed: int, pixel_format: str
 ) -> tuple[np.ndarray, list[str]]:
-    info = result.input
+    """`count` seeded random inputs then the images, as one array, with a name for each."""
+    if count < 0:
+        raise UserError("--inputs must be 0 or more")
+    if count == 0 and not images:
+        raise UserError("nothing to run: give --inputs N (N > 0) or --image FILE")
     parts = [random_inputs(info, count, seed)]
     names = [f"random #{i} (seed {seed})" for i in range(count)]
     for path in images:
@@ -206,7 +210,7 @@ def _samples(
     return np.concatenate(parts), names
 
 
-def _compare_outputs(
+def compare_outputs(
     report: ValidationReport, names: list[str], ours: np.ndarray, reference: np.ndarray
 ) -> None:
     reference = reference.reshape(ours.shape)

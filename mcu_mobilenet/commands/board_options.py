@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from mcu_mobilenet.boards import DEFAULT_BOARD
 
 
@@ -59,18 +57,9 @@ def add_input_arguments(parser: argparse.ArgumentParser, default_inputs: int) ->
 
 
 def collect_inputs(args: argparse.Namespace, input_info, default_inputs: int):
-    """The inputs the user asked for, as (names, int8 array [N, ...])."""
-    from mcu_mobilenet.errors import UserError
-    from mcu_mobilenet.validation import image_input, random_inputs
+    """The inputs the user asked for, as (names, array [N, ...])."""
+    from mcu_mobilenet.validation import make_samples
 
     count = args.inputs if args.inputs is not None else (0 if args.image else default_inputs)
-    if count < 0:
-        raise UserError("--inputs must be 0 or more")
-    if count == 0 and not args.image:
-        raise UserError("no input: give --inputs N (N > 0) or --image FILE")
-    names = [f"random #{i} (seed {args.seed})" for i in range(count)]
-    parts = [random_inputs(input_info, count, args.seed)]
-    for path in args.image:
-        parts.append(image_input(path, input_info, args.pixels)[np.newaxis])
-        names.append(str(path))
-    return names, np.concatenate(parts)
+    samples, names = make_samples(input_info, count, args.image, args.seed, args.pixels)
+    return names, samples

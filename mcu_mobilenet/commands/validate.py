@@ -13,17 +13,34 @@ from mcu_mobilenet.validation import PIXEL_FORMATS, ValidationReport
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "validate",
-        help="check generated code bit-exact against TFLM",
+        help="check generated code bit-exact against TFLM, on the host or on a board",
         description="Compile MODEL, run seeded random inputs and the given images through the "
-        "generated code and through the TFLM reference interpreter, and compare every output "
-        "byte. Exits 1 on any mismatch.",
+        "generated code (on the host, or on a board) and through the TFLM reference "
+        "interpreter, and compare every output byte. Exits 1 on any mismatch.",
     )
     parser.add_argument("model", type=Path, help="int8 .tflite model")
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--target",
         choices=["host"],
         default="host",
         help="host: build with gcc under AddressSanitizer and UBSan (default)",
+    )
+    where.add_argument(
+        "--board",
+        help="run on this board instead (see `mcu-mobilenet boards`): started in its emulator, "
+        "or a real board behind --port",
+    )
+    parser.add_argument("--port", metavar="URL", help="with --board: the real board's serial port")
+    parser.add_argument("--backend", default="portable", help="kernel backend (default portable)")
+    parser.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="with --board: longest wait for a reply"
+    )
+    parser.add_argument(
+        "--no-flash",
+        dest="flash",
+        action="store_false",
+        help="with --port: do not flash, the board already runs this build",
     )
     parser.add_argument("--inputs", type=int, default=10, help="seeded random inputs (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
@@ -38,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--per-layer",
         action="store_true",
-        help="also compare every intermediate tensor and name the first layer that differs",
+        help="on the host: also compare every intermediate tensor and name the first layer "
+        "that differs",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
@@ -46,15 +64,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mcu_mobilenet.errors import UserError
-    from mcu_mobilenet.validation import validate_on_host
 
     if args.inputs < 0:
         raise UserError("--inputs must be 0 or more")
     if args.inputs == 0 and not args.image:
         raise UserError("nothing to validate: give --inputs N (N > 0) or --image FILE")
-    report = validate_on_host(
-        args.model, args.inputs, args.image, args.seed, args.per_layer, args.pixels
-    )
+    if args.board is None:
+        if args.port:
+            raise UserError("--port needs --board (the board behind the port)")
+        from mcu_mobilenet.validation import validate_on_host
+
+        report = validate_on_host(
+            args.model,
+            args.inputs,
+            args.image,
+            args.seed,
+            args.per_layer,
+            args.pixels,
+            args.backend,
+        )
+    else:
+        if args.per_layer:
+            raise UserError("--per-layer runs on the host; on a board, `profile` times layers")
+        from mcu_mobilenet.harness.board_validate import validate_on_board
+
+        report = validate_on_board(
+            args.model,
+            args.board,
+            args.port,
+            args.backend,
+            args.inputs,
+            args.image,
+            args.seed,
+            args.pixels,
+            args.timeout,
+            args.flash,
+        )
     if args.json:
         print(json.dumps(asdict(report) | {"passed": report.passed}, indent=2))
     else:
@@ -69,7 +114,10 @@ def format_report(report: ValidationReport) -> str:
     ]
     for sample in report.outputs:
         if not sample["input"].startswith("random"):
-            lines.append(f"  {sample['input']}: {sample['output']} (TFLM {sample['reference']})")
+            timing = f"; {sample['time']:,} {sample['time_unit']}" if "time" in sample else ""
+            lines.append(
+                f"  {sample['input']}: {sample['output']} (TFLM {sample['reference']}{timing})"
+            )
     for mismatch in report.mismatches:
         lines.append(
             f"  MISMATCH {mismatch.input_name}: {mismatch.differing_bytes} bytes differ, first "

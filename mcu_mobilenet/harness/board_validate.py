@@ -9,12 +9,7 @@ import numpy as np
 from mcu_mobilenet import oracle
 from mcu_mobilenet.boards import Board, load_board
 from mcu_mobilenet.harness.session import open_session
-from mcu_mobilenet.validation import (
-    ValidationReport,
-    _compare_outputs,
-    image_input,
-    random_inputs,
-)
+from mcu_mobilenet.validation import ValidationReport, compare_outputs, make_samples
 
 
 def validate_on_board(
@@ -33,13 +28,7 @@ def validate_on_board(
     must match. Each entry of report.outputs also carries the board's time for that input."""
     board = board if isinstance(board, Board) else load_board(board)
     with open_session(model_path, board, port, backend, timeout, flash) as session:
-        info = session.built.input
-        samples = [random_inputs(info, inputs, seed)]
-        names = [f"random #{i} (seed {seed})" for i in range(inputs)]
-        for path in images or []:
-            samples.append(image_input(Path(path), info, pixel_format)[np.newaxis])
-            names.append(str(path))
-        batch = np.concatenate(samples)
+        batch, names = make_samples(session.built.input, inputs, images or [], seed, pixel_format)
         outputs, times = [], []
         for sample in batch:
             reply = session.client.infer(sample.tobytes())
@@ -48,7 +37,7 @@ def validate_on_board(
     reference = oracle.run_tflm(model_path, batch)
     ours = np.stack(outputs).reshape(reference.shape)
     report = ValidationReport(str(model_path), board.name, len(batch), 0)
-    _compare_outputs(report, names, ours, reference)
+    compare_outputs(report, names, ours, reference)
     for entry, time in zip(report.outputs, times, strict=True):
         entry["time"] = time
         entry["time_unit"] = board.time_unit
