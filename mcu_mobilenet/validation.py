@@ -35,7 +35,7 @@ HOST_CFLAGS = [
     "-fno-sanitize-recover=all",
     "-fno-omit-frame-pointer",
 ]
-PIXEL_FORMATS = ("unit", "raw")
+PIXEL_FORMATS = ("model", "raw")
 
 
 @dataclass
@@ -79,12 +79,12 @@ def random_inputs(info: TensorInfo, count: int, seed: int) -> np.ndarray:
     return rng.integers(-128, 128, size=shape, dtype=np.int8)
 
 
-def image_input(path: Path, info: TensorInfo, pixel_format: str = "unit") -> np.ndarray:
+def image_input(path: Path, info: TensorInfo, pixel_format: str = "model") -> np.ndarray:
     """One image as the model's input.
 
-    unit: pixels scaled to [0, 1] and quantized with the input's scale and zero point (how
-    mcu-mobilenet trains). raw: pixel bytes reinterpreted as int8 values (how TFLM's person
-    detection example feeds its test images).
+    model: pixels scaled to [-1, 1] as mcu-mobilenet's training feeds them, then quantized with
+    the input's scale and zero point. raw: pixel bytes reinterpreted as int8 values (how
+    TFLM's person detection example feeds its test images).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -105,7 +105,9 @@ def image_input(path: Path, info: TensorInfo, pixel_format: str = "unit") -> np.
         if info.dtype != "int8":
             raise UserError("--pixels raw needs a model with int8 input")
         return pixels.view(np.int8)
-    real = pixels.astype(np.float32) / 255.0
+    from mcu_mobilenet.model.data import to_model_input
+
+    real = to_model_input(pixels)
     if info.dtype == "float32":
         return real
     quantized = np.round(real / np.float32(info.scale)) + info.zero_point
@@ -177,7 +179,7 @@ def validate_on_host(
     images: list[Path] | None = None,
     seed: int = 0,
     per_layer: bool = False,
-    pixel_format: str = "unit",
+    pixel_format: str = "model",
     backend: str = "portable",
 ) -> ValidationReport:
     with tempfile.TemporaryDirectory(prefix="mcu-validate-") as tmp:

@@ -43,9 +43,9 @@ def add_input_arguments(parser: argparse.ArgumentParser, default_inputs: int) ->
     parser.add_argument(
         "--pixels",
         choices=PIXEL_FORMATS,
-        default="unit",
-        help="unit: pixels/255 quantized with the input scale (default); raw: pixel bytes are "
-        "int8 input values (TFLM's person-detection test images)",
+        default="model",
+        help="model: pixels scaled to [-1, 1] as mcu-mobilenet trains, then quantized "
+        "(default); raw: pixel bytes are int8 input values (TFLM's person-detection images)",
     )
     parser.add_argument(
         "--inputs",

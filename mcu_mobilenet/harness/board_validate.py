@@ -20,7 +20,7 @@ def validate_on_board(
     inputs: int = 10,
     images: list[Path] | None = None,
     seed: int = 0,
-    pixel_format: str = "unit",
+    pixel_format: str = "model",
     timeout: float | None = None,
     flash: bool = True,
 ) -> ValidationReport:
