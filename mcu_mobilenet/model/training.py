@@ -19,6 +19,7 @@ from mcu_mobilenet.model.data import DataSplit, ImageSet, Log, log_to_stderr, to
 
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-7
 PREDICT_BATCH = 64
+RECALIBRATION_IMAGES = 128
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def train_classifier(
             accuracies.append(float(accuracy))
             _show_step(epoch, settings.epochs, step, steps_per_epoch, losses, accuracies)
         seconds = time.perf_counter() - start
+        recalibrate_batch_norm(model, train)
         held_out_loss, held_out_accuracy = evaluate_probabilities(
             predict_in_batches(lambda batch: model(batch, training=False), data.held_out),
             data.held_out,
@@ -110,6 +112,23 @@ def train_classifier(
             f"{held_out_accuracy:.4f} ({metrics.images_per_second:.0f} images/s)"
         )
     return history
+
+
+def recalibrate_batch_norm(model, images: ImageSet) -> None:
+    """Sets every batch norm's moving statistics to the exact statistics of the first
+    RECALIBRATION_IMAGES training images (in training mode, so dropout and all else as
+    in a step). The moving averages start at mean 0 and variance 1 and forget that slowly;
+    after a short run the deep layers' true variances are far smaller, and the network in
+    inference mode then gives nearly the same output for every image."""
+    norms = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.momentum = 0.0
+    try:
+        model(to_model_input(images.images[:RECALIBRATION_IMAGES]), training=True)
+    finally:
+        for norm, momentum in zip(norms, momenta, strict=True):
+            norm.momentum = momentum
 
 
 def predict_in_batches(forward, images: ImageSet) -> np.ndarray:
