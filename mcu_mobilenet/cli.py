@@ -25,6 +25,10 @@ COMMANDS: list[str] = [
     "run",
     "bench",
     "profile",
+    "sweep",
+    "plot",
+    "select",
+    "demo",
 ]
 
 

@@ -1,0 +1,80 @@
+"""Predicted time per inference of a MobileNet on a board, from per-layer measurements.
+
+The model is linear per kind of layer (standard convolution, depthwise, pointwise, and the
+rest): time = a_kind * mult-adds + b_kind * output elements, summed over the layers. The
+coefficients are fitted (least squares, non-negative) to per-layer times measured on the
+board with the PROFILE command, so the prediction speaks the board's own unit (emulated
+instructions or cycles) and reflects its backend's kernels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from mcu_mobilenet.compiler.lowering import Layer
+
+KINDS = ("conv", "depthwise", "pointwise", "other")
+
+
+def layer_kind(layer: Layer) -> str:
+    if layer.op == "DEPTHWISE_CONV_2D":
+        return "depthwise"
+    if layer.op == "CONV_2D":
+        filter_dims = layer.params.get("filter_dims", (0, 0, 0, 0))
+        return "pointwise" if filter_dims[1:3] == (1, 1) else "conv"
+    return "other"
+
+
+def layer_features(layer: Layer) -> np.ndarray:
+    """[mult-adds, output elements] placed in the columns of the layer's kind."""
+    features = np.zeros(2 * len(KINDS))
+    column = 2 * KINDS.index(layer_kind(layer))
+    features[column] = layer.macs
+    features[column + 1] = layer.output.element_count
+    return features
+
+
+@dataclass(frozen=True)
+class CostModel:
+    coefficients: tuple[float, ...]  # (per mult-add, per output element) for each of KINDS
+    time_unit: str
+    samples: int  # measured layers it was fitted to
+
+    def predict(self, layers: list[Layer]) -> int:
+        return int(
+            round(
+                sum(
+                    float(layer_features(layer) @ self.coefficients)
+                    for layer in layers
+                    if not layer.alias
+                )
+            )
+        )
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def fit_cost_model(measurements: list[tuple[Layer, float]], time_unit: str) -> CostModel:
+    """Fits the coefficients to (layer, measured time) pairs."""
+    rows = [(layer_features(layer), time) for layer, time in measurements if not layer.alias]
+    features = np.array([row for row, _ in rows])
+    times = np.array([time for _, time in rows])
+    coefficients = _non_negative_least_squares(features, times)
+    return CostModel(tuple(float(c) for c in coefficients), time_unit, len(rows))
+
+
+def _non_negative_least_squares(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Least squares over the columns that have data, dropping any that come out negative."""
+    active = [i for i in range(features.shape[1]) if np.any(features[:, i])]
+    while True:
+        solution = np.zeros(features.shape[1])
+        if active:
+            fitted, *_ = np.linalg.lstsq(features[:, active], targets, rcond=None)
+            solution[active] = fitted
+        negative = [i for i in active if solution[i] < 0]
+        if not negative:
+            return solution
+        active = [i for i in active if i not in negative]

@@ -1,0 +1,125 @@
+"""Flash, RAM and time of family members on a board, without training them.
+
+- Arena, scratch, weights and mult-adds: exact, from lowering and planning the family's graph.
+- Code and static data: read from the ELF of one real firmware build for the board (the
+  firmware is the same for every family member but its model's constants and arena).
+- Time: a cost model (cost_model.py) fitted to per-layer times that the board itself
+  measured (PROFILE) on a briefly trained MobileNet; the fit is cached per board, backend and
+  kernel sources in ~/.cache/mcu-mobilenet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mcu_mobilenet import __version__
+from mcu_mobilenet.boards import Board
+from mcu_mobilenet.compiler.lowering import Layer, lower
+from mcu_mobilenet.compiler.planner import Plan, plan_memory
+from mcu_mobilenet.io import write_text_atomically
+from mcu_mobilenet.model.family import MobileNetConfig
+from mcu_mobilenet.paths import FIRMWARE_DIR
+from mcu_mobilenet.sweep.cost_model import CostModel, fit_cost_model
+from mcu_mobilenet.sweep.family_graph import family_graph
+
+CALIBRATION_MODEL = dict(alpha=0.5, resolution=64, channels=3, classes=4)
+
+
+@dataclass
+class FamilyMember:
+    config: MobileNetConfig
+    layers: list[Layer]
+    plan: Plan
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def weights_bytes(self) -> int:
+        return sum(layer.weight_bytes for layer in self.layers)
+
+
+def plan_member(config: MobileNetConfig) -> FamilyMember:
+    graph = family_graph(config)
+    layers = lower(graph)
+    return FamilyMember(config, layers, plan_memory(graph, layers))
+
+
+@dataclass(frozen=True)
+class FirmwareOverhead:
+    """Bytes the firmware needs beside the model's constants and arena."""
+
+    flash_code_and_data: int
+    ram_static: int
+    ram_stack: int
+
+
+def firmware_overhead(board: Board) -> FirmwareOverhead:
+    """Builds the firmware once around the smallest family member and reads its ELF."""
+    from mcu_mobilenet.codegen.emitter import emit
+    from mcu_mobilenet.firmware_build import ModelSources, build_firmware
+
+    member = plan_member(MobileNetConfig(alpha=0.25, resolution=32, classes=2))
+    with tempfile.TemporaryDirectory(prefix="mcu-overhead-") as tmp:
+        graph = family_graph(member.config)
+        files = emit(graph, member.layers, member.plan, Path(tmp) / "model", "model")
+        sources = ModelSources(tuple(files.sources), tuple(files.include_dirs), "model")
+        memory = build_firmware(board, sources, Path(tmp), "a reference model").memory
+    return FirmwareOverhead(memory.flash_code_and_data, memory.ram_static, memory.ram_stack)
+
+
+def calibrated_cost_model(board: Board, backend: str, port: str | None = None) -> CostModel:
+    """The board's cost model, from the cache or from a new PROFILE run."""
+    cache = _cache_dir() / f"cost-{board.name}-{backend}-{_kernels_hash()}.json"
+    if cache.is_file():
+        data = json.loads(cache.read_text())
+        return CostModel(tuple(data["coefficients"]), data["time_unit"], data["samples"])
+    model = _measure_cost_model(board, backend, port)
+    write_text_atomically(cache, json.dumps(model.to_json(), indent=2) + "\n", force=True)
+    return model
+
+
+def _measure_cost_model(board: Board, backend: str, port: str | None) -> CostModel:
+    from mcu_mobilenet.compiler import analyze
+    from mcu_mobilenet.harness.session import open_session
+    from mcu_mobilenet.model.quick import make_quantized_mobilenet
+    from mcu_mobilenet.validation import random_inputs
+
+    print(
+        f"calibrating the time model on {board.name}: profiling a MobileNet "
+        f"(alpha {CALIBRATION_MODEL['alpha']}, {CALIBRATION_MODEL['resolution']}x"
+        f"{CALIBRATION_MODEL['resolution']})",
+        file=sys.stderr,
+    )
+    with tempfile.TemporaryDirectory(prefix="mcu-calibrate-") as tmp:
+        tflite = make_quantized_mobilenet(
+            Path(tmp) / "calibration.tflite", steps=2, **CALIBRATION_MODEL
+        )
+        layers = analyze(tflite, backend).layers
+        with open_session(tflite, board, port, backend) as session:
+            sample = random_inputs(session.built.input, 1, 0)[0]
+            reply = session.client.profile(sample.tobytes())
+    times = [board.ticks_to_time(ticks) for ticks in reply.layer_ticks]
+    return fit_cost_model(list(zip(layers, times, strict=True)), board.time_unit)
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "mcu-mobilenet"
+
+
+def _kernels_hash() -> str:
+    """Changes whenever the tool or any kernel or harness source changes."""
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(FIRMWARE_DIR.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(FIRMWARE_DIR).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

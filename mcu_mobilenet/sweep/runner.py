@@ -1,0 +1,313 @@
+"""The alpha x resolution sweep: for each point, check the fit, train (or reuse the cached
+model), quantize, compile, build and time on the board, and record everything.
+
+Layout of a sweep folder:
+  sweep.json                the settings every point was made with
+  points/<label>/           one folder per (alpha, resolution):
+    model.keras, train.json     the trained float model and its settings and metrics
+    model.tflite, quantize.json the int8 model and its float and int8 accuracy
+    point.json                  the point's record, written last: the point has ended
+  results.json, results.csv the records of every ended point
+
+Resuming: a point with a point.json is never redone; a point without one restarts from its
+last finished stage (a model.keras whose train.json shows the same settings is reused).
+Every file is written atomically, so a killed sweep leaves no half-written file behind.
+Points that cannot fit the board (arena, weights: exact, from the compiler's plan of the
+family's graph) are recorded as "no-fit" before any training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.io import write_text_atomically
+from mcu_mobilenet.sweep.results import Point, load_point, load_points, save_point, write_results
+
+BENCH_RUNS = 3
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    data: str
+    board: str
+    backend: str = "portable"
+    channels: int = 3
+    epochs: int = 5
+    batch_size: int = 32
+    learning_rate: float = 0.005
+    seed: int = 0
+    calibration_samples: int = 200
+    held_out: float = 0.2
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def log(message: str) -> None:
+    print(f"sweep: {message}", file=sys.stderr, flush=True)
+
+
+def run_sweep(
+    sweep_dir: Path,
+    alphas: list[float],
+    resolutions: list[int],
+    settings: SweepSettings,
+    jobs: int = 1,
+) -> list[Point]:
+    """Runs every point not yet ended; returns the records of all ended points."""
+    _check_settings(sweep_dir, settings)
+    grid = [(alpha, resolution) for alpha in alphas for resolution in resolutions]
+    pending = [(a, r) for a, r in grid if load_point(sweep_dir, a, r) is None]
+    finished = len(grid) - len(pending)
+    if finished:
+        log(f"{finished} of {len(grid)} points already done in {sweep_dir}; resuming")
+    if jobs <= 1 or len(pending) <= 1:
+        for number, (alpha, resolution) in enumerate(pending, start=1):
+            log(f"[{finished + number}/{len(grid)}] alpha {alpha:g}, resolution {resolution}")
+            run_point(sweep_dir, alpha, resolution, settings)
+            write_results(sweep_dir, load_points(sweep_dir), settings.to_json())
+    else:
+        _run_parallel(sweep_dir, pending, settings, jobs, finished, len(grid))
+    points = load_points(sweep_dir)
+    write_results(sweep_dir, points, settings.to_json())
+    return points
+
+
+def _run_parallel(sweep_dir, pending, settings, jobs, finished, total) -> None:
+    # Each point gets its own process (spawned: TensorFlow does not survive fork) and its
+    # share of the cores.
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = get_context("spawn")
+    with ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_limit_threads, initargs=(threads,)
+    ) as pool:
+        futures = {
+            pool.submit(run_point, sweep_dir, alpha, resolution, settings): (alpha, resolution)
+            for alpha, resolution in pending
+        }
+        for done, future in enumerate(as_completed(futures), start=1):
+            alpha, resolution = futures[future]
+            point = future.result()
+            log(
+                f"[{finished + done}/{total}] alpha {alpha:g}, resolution {resolution}: "
+                f"{point.status}"
+            )
+            write_results(sweep_dir, load_points(sweep_dir), settings.to_json())
+
+
+def _limit_threads(threads: int) -> None:
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+
+
+def _check_settings(sweep_dir: Path, settings: SweepSettings) -> None:
+    path = sweep_dir / "sweep.json"
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+        if recorded != settings.to_json():
+            changed = sorted(
+                k for k in settings.to_json() if recorded.get(k) != getattr(settings, k)
+            )
+            raise UserError(
+                f"{sweep_dir} holds a sweep made with other settings ({', '.join(changed)} "
+                "differ); resume it with the same settings or choose another -o folder"
+            )
+        return
+    if sweep_dir.exists() and any(sweep_dir.iterdir()):
+        raise UserError(f"{sweep_dir} is not empty and holds no sweep; choose another -o folder")
+    write_text_atomically(path, json.dumps(settings.to_json(), indent=2) + "\n")
+
+
+def run_point(sweep_dir: Path, alpha: float, resolution: int, settings: SweepSettings) -> Point:
+    """Runs one point to its end and saves its record; never raises for the point's failure."""
+    point = Point(alpha, resolution, board=settings.board, backend=settings.backend)
+    folder = sweep_dir / "points" / point.label
+    folder.mkdir(parents=True, exist_ok=True)
+    stage = "fit"
+    try:
+        fits = _predict_and_check_fit(point, settings)
+        if fits:
+            stage = "train"
+            model_path = _train(folder, point, settings)
+            stage = "quantize"
+            tflite = _quantize(folder, model_path, point, settings)
+            stage = "run"
+            _measure(tflite, point, settings)
+            point.status = "done"
+    except UserError as error:
+        point.status, point.stage, point.error = "failed", stage, str(error)
+    except Exception as error:  # a failing point is recorded; the sweep goes on
+        detail = traceback.format_exception_only(type(error), error)[-1].strip()
+        point.status, point.stage, point.error = "failed", stage, detail
+    if point.status == "failed":
+        log(f"{point.label}: failed at {point.stage}: {point.error}")
+    save_point(sweep_dir, point)
+    return point
+
+
+def _config(point: Point, settings: SweepSettings, classes: int):
+    from mcu_mobilenet.model.family import MobileNetConfig
+
+    return MobileNetConfig(
+        alpha=point.alpha, resolution=point.resolution, channels=settings.channels, classes=classes
+    )
+
+
+def _predict_and_check_fit(point: Point, settings: SweepSettings) -> bool:
+    """Exact arena, weights and mult-adds from the family's graph; False if it cannot fit."""
+    from mcu_mobilenet.boards import load_board
+    from mcu_mobilenet.compiler.lowering import lower
+    from mcu_mobilenet.compiler.planner import plan_memory
+    from mcu_mobilenet.firmware_build import check_model_fits
+    from mcu_mobilenet.model.counting import network_costs
+    from mcu_mobilenet.model.family import mobilenet_layers
+    from mcu_mobilenet.sweep.family_graph import family_graph
+
+    classes = _data_classes(settings)
+    config = _config(point, settings, classes)
+    graph = family_graph(config)
+    layers = lower(graph)
+    plan = plan_memory(graph, layers)
+    costs = network_costs(mobilenet_layers(config))
+    point.macs = sum(cost.macs for cost in costs)
+    point.params = sum(cost.params for cost in costs)
+    point.arena_bytes = plan.arena_bytes
+    point.weights_bytes = sum(layer.weight_bytes for layer in layers)
+    try:
+        check_model_fits(
+            load_board(settings.board), config.label, point.weights_bytes, point.arena_bytes
+        )
+    except UserError as error:
+        point.status, point.stage, point.error = "no-fit", "fit", str(error)
+        # What the rejection rests on: the weights in flash, the arena and stack in RAM.
+        board = load_board(settings.board)
+        point.flash_bytes = point.weights_bytes
+        point.ram_bytes = point.arena_bytes + board.stack_bytes
+        log(f"{point.label}: does not fit: {error}")
+        return False
+    return True
+
+
+def _data_classes(settings: SweepSettings) -> int:
+    from mcu_mobilenet.model import synthetic
+    from mcu_mobilenet.model.data import load_data
+
+    if settings.data.partition(":")[0] == "synthetic":
+        return len(synthetic.CLASS_NAMES)
+    # The class count does not depend on the resolution: read the data at the smallest one.
+    return len(
+        load_data(
+            settings.data, 32, settings.channels, settings.held_out, log=lambda message: None
+        ).class_names
+    )
+
+
+def _train(folder: Path, point: Point, settings: SweepSettings) -> Path:
+    from mcu_mobilenet.model.data import load_data
+    from mcu_mobilenet.model.keras_builder import build_mobilenet
+    from mcu_mobilenet.model.output_files import atomic_path
+    from mcu_mobilenet.model.tf_env import quiet_tensorflow
+    from mcu_mobilenet.model.training import TrainSettings, seed_everything, train_classifier
+
+    model_path, record_path = folder / "model.keras", folder / "train.json"
+    wanted = {"alpha": point.alpha, "resolution": point.resolution, **settings.to_json()}
+    if model_path.is_file() and record_path.is_file():
+        record = json.loads(record_path.read_text())
+        if record.get("settings") == wanted:
+            log(f"{point.label}: reusing the trained model {model_path}")
+            return model_path
+    quiet_tensorflow()
+    data = load_data(
+        settings.data,
+        point.resolution,
+        settings.channels,
+        settings.held_out,
+        log=lambda message: None,
+    )
+    config = _config(point, settings, len(data.class_names))
+    seed_everything(settings.seed)
+    model = build_mobilenet(config)
+    train = TrainSettings(
+        settings.epochs, settings.batch_size, settings.learning_rate, settings.seed
+    )
+    start = time.perf_counter()
+    history = train_classifier(
+        model, data, train, log=lambda message: log(f"{point.label}: {message}")
+    )
+    with atomic_path(model_path) as temporary:
+        model.save(temporary)
+    record = {
+        "settings": wanted,
+        "seconds": round(time.perf_counter() - start, 1),
+        "epochs": [epoch.as_dict() for epoch in history],
+    }
+    write_text_atomically(record_path, json.dumps(record, indent=2) + "\n", force=True)
+    return model_path
+
+
+def _quantize(folder: Path, model_path: Path, point: Point, settings: SweepSettings) -> Path:
+    from mcu_mobilenet.model.data import load_data
+    from mcu_mobilenet.model.evaluation import float_accuracy, tflite_accuracy
+    from mcu_mobilenet.model.loading import load_float_model
+    from mcu_mobilenet.model.output_files import atomic_path
+    from mcu_mobilenet.model.quantization import quantize_int8, summarize_tflite
+
+    tflite, record_path = folder / "model.tflite", folder / "quantize.json"
+    if tflite.is_file() and record_path.is_file():
+        record = json.loads(record_path.read_text())
+        if record.get("model_mtime") == model_path.stat().st_mtime_ns:
+            point.float_accuracy = record["float_accuracy"]
+            point.int8_accuracy = record["int8_accuracy"]
+            return tflite
+    model = load_float_model(model_path)
+    data = load_data(
+        settings.data,
+        point.resolution,
+        settings.channels,
+        settings.held_out,
+        log=lambda message: None,
+    )
+    content = quantize_int8(model, data.train.first(settings.calibration_samples).images)
+    summary = summarize_tflite(content, str(tflite))
+    point.float_accuracy = float_accuracy(model, data.held_out).top1
+    with atomic_path(tflite) as temporary:
+        temporary.write_bytes(content)
+        point.int8_accuracy = tflite_accuracy(
+            temporary, summary, data.held_out, log=lambda message: None
+        ).top1
+    record = {
+        "model_mtime": model_path.stat().st_mtime_ns,
+        "float_accuracy": point.float_accuracy,
+        "int8_accuracy": point.int8_accuracy,
+    }
+    write_text_atomically(record_path, json.dumps(record, indent=2) + "\n", force=True)
+    return tflite
+
+
+def _measure(tflite: Path, point: Point, settings: SweepSettings) -> None:
+    from mcu_mobilenet.boards import load_board
+    from mcu_mobilenet.harness.session import open_session
+    from mcu_mobilenet.validation import random_inputs
+
+    board = load_board(settings.board)
+    with open_session(tflite, board, backend=settings.backend) as session:
+        sample = random_inputs(session.built.input, 1, settings.seed)[0]
+        reply = session.client.bench(sample.tobytes(), BENCH_RUNS)
+        memory = session.built.firmware.memory
+        report = session.built.compile_report
+    point.time_per_inference = board.ticks_to_time(reply.median_ticks)
+    point.time_unit = board.time_unit
+    point.flash_bytes = memory.flash_total
+    point.ram_bytes = memory.ram_total
+    point.arena_bytes = report["arena_bytes"]
+    point.scratch_bytes = report["scratch_bytes"]
+    point.weights_bytes = report["weights_bytes"]
