@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--calib-samples", type=int, default=200, help="calibration images")
     parser.add_argument("--jobs", type=int, default=1, help="points run in parallel processes")
+    parser.add_argument(
+        "--port", metavar="URL", help="a real board's serial port (flashed per point)"
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="sweep folder")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(run=run)
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         calibration_samples=args.calib_samples,
     )
-    points = run_sweep(args.output, alphas, resolutions, settings, args.jobs)
+    points = run_sweep(args.output, alphas, resolutions, settings, args.jobs, args.port)
     if args.json:
         print(json.dumps([p.to_json() for p in points], indent=2))
     else:

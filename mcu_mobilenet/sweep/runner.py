@@ -62,8 +62,12 @@ def run_sweep(
     resolutions: list[int],
     settings: SweepSettings,
     jobs: int = 1,
+    port: str | None = None,
 ) -> list[Point]:
-    """Runs every point not yet ended; returns the records of all ended points."""
+    """Runs every point not yet ended; returns the records of all ended points. `port`: the
+    serial port of a real board (one board times one point at a time)."""
+    if port is not None and jobs > 1:
+        raise UserError("--port times every point on one board: run with --jobs 1")
     _check_settings(sweep_dir, settings)
     grid = [(alpha, resolution) for alpha in alphas for resolution in resolutions]
     pending = [(a, r) for a, r in grid if load_point(sweep_dir, a, r) is None]
@@ -73,7 +77,7 @@ def run_sweep(
     if jobs <= 1 or len(pending) <= 1:
         for number, (alpha, resolution) in enumerate(pending, start=1):
             log(f"[{finished + number}/{len(grid)}] alpha {alpha:g}, resolution {resolution}")
-            run_point(sweep_dir, alpha, resolution, settings)
+            run_point(sweep_dir, alpha, resolution, settings, port)
             write_results(sweep_dir, load_points(sweep_dir), settings.to_json())
     else:
         _run_parallel(sweep_dir, pending, settings, jobs, finished, len(grid))
@@ -127,7 +131,9 @@ def _check_settings(sweep_dir: Path, settings: SweepSettings) -> None:
     write_text_atomically(path, json.dumps(settings.to_json(), indent=2) + "\n")
 
 
-def run_point(sweep_dir: Path, alpha: float, resolution: int, settings: SweepSettings) -> Point:
+def run_point(
+    sweep_dir: Path, alpha: float, resolution: int, settings: SweepSettings, port: str | None = None
+) -> Point:
     """Runs one point to its end and saves its record; never raises for the point's failure."""
     point = Point(alpha, resolution, board=settings.board, backend=settings.backend)
     folder = sweep_dir / "points" / point.label
@@ -141,7 +147,7 @@ def run_point(sweep_dir: Path, alpha: float, resolution: int, settings: SweepSet
             stage = "quantize"
             tflite = _quantize(folder, model_path, point, settings)
             stage = "run"
-            _measure(tflite, point, settings)
+            _measure(tflite, point, settings, port)
             point.status = "done"
     except UserError as error:
         point.status, point.stage, point.error = "failed", stage, str(error)
@@ -293,13 +299,13 @@ def _quantize(folder: Path, model_path: Path, point: Point, settings: SweepSetti
     return tflite
 
 
-def _measure(tflite: Path, point: Point, settings: SweepSettings) -> None:
+def _measure(tflite: Path, point: Point, settings: SweepSettings, port: str | None) -> None:
     from mcu_mobilenet.boards import load_board
     from mcu_mobilenet.harness.session import open_session
     from mcu_mobilenet.validation import random_inputs
 
     board = load_board(settings.board)
-    with open_session(tflite, board, backend=settings.backend) as session:
+    with open_session(tflite, board, port, settings.backend) as session:
         sample = random_inputs(session.built.input, 1, settings.seed)[0]
         reply = session.client.bench(sample.tobytes(), BENCH_RUNS)
         memory = session.built.firmware.memory
