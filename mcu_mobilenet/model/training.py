@@ -66,7 +66,7 @@ def train_classifier(
     variables = model.trainable_variables
     optimizer = _Adam(variables, settings.learning_rate, total_steps)
 
-    @tf.function
+    @tf.function(autograph=False)
     def train_step(images, labels):
         with tf.GradientTape() as tape:
             probabilities = model(images, training=True)
@@ -144,7 +144,7 @@ def predict_in_batches(forward, images: ImageSet) -> np.ndarray:
         if real < PREDICT_BATCH:
             padding = np.zeros((PREDICT_BATCH - real, *batch.shape[1:]), np.float32)
             batch = np.concatenate([batch, padding])
-        outputs.append(np.asarray(traced(tf.constant(batch)))[:real])
+        outputs.append(traced(tf.constant(batch)).numpy()[:real])
     return np.concatenate(outputs)
 
 
@@ -178,7 +178,8 @@ def _show_step(epoch, epochs, step, steps, losses, accuracies) -> None:
 
 
 class _Adam:
-    """Adam (Kingma and Ba, 2015) with a cosine decay of the learning rate to zero."""
+    """Adam (Kingma and Ba, 2015) with a cosine decay of the learning rate to zero, one fused
+    TensorFlow kernel (ResourceApplyAdam) per variable."""
 
     def __init__(self, variables, learning_rate: float, total_steps: int) -> None:
         import tensorflow as tf
@@ -195,10 +196,23 @@ class _Adam:
         step = self.step.assign_add(1.0)
         progress = tf.minimum(step / self.total_steps, 1.0)
         rate = self.learning_rate * 0.5 * (1.0 + tf.cos(math.pi * progress))
-        rate *= tf.sqrt(1.0 - ADAM_BETA2**step) / (1.0 - ADAM_BETA1**step)
         for gradient, variable, first, second in zip(
             gradients, variables, self.first, self.second, strict=True
         ):
-            first.assign(ADAM_BETA1 * first + (1.0 - ADAM_BETA1) * gradient)
-            second.assign(ADAM_BETA2 * second + (1.0 - ADAM_BETA2) * tf.square(gradient))
-            variable.assign_sub(rate * first / (tf.sqrt(second) + ADAM_EPSILON))
+            tf.raw_ops.ResourceApplyAdam(
+                var=_handle(variable),
+                m=first.handle,
+                v=second.handle,
+                beta1_power=ADAM_BETA1**step,
+                beta2_power=ADAM_BETA2**step,
+                lr=rate,
+                beta1=ADAM_BETA1,
+                beta2=ADAM_BETA2,
+                epsilon=ADAM_EPSILON,
+                grad=gradient,
+            )
+
+
+def _handle(variable):
+    """The resource handle of a tf.Variable or of a Keras 3 variable wrapping one."""
+    return getattr(variable, "value", variable).handle
