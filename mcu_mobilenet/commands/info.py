@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     print(config.label)
     print(_table(costs))
     print(
-        f"total: {total_macs:,} mult-adds ({_millions(total_macs, 0)}), "
-        f"{total_params:,} parameters ({_millions(total_params, 1)})"
+        f"total: {total_macs:,} mult-adds ({_millions(total_macs, 0, 10.0)}), "
+        f"{total_params:,} parameters ({_millions(total_params, 1, 0.1)})"
     )
     return 0
 
@@ -134,9 +134,8 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "x".join(str(size) for size in shape)
 
 
-def _millions(value: int, paper_decimals: int) -> str:
-    """In millions to the paper's precision (0 decimals for mult-adds, 1 for parameters), with
-    two more digits for networks too small to show at that precision."""
+def _millions(value: int, decimals: int, paper_precision_from: float) -> str:
+    """In millions to the paper's precision, with two more digits for small networks."""
     millions = value / 1e6
-    decimals = paper_decimals if millions >= 10.0 ** (1 - paper_decimals) else paper_decimals + 2
-    return f"{millions:.{decimals}f}M"
+    shown = decimals if millions >= paper_precision_from else decimals + 2
+    return f"{millions:.{shown}f}M"
