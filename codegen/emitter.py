@@ -5,6 +5,8 @@ Output folder:
   <prefix>_model.c    the arena and one kernel call per layer
   <prefix>_weights.c  const arrays (weights, folded biases, per-channel multipliers and shifts)
   kernels/            the portable kernel sources those calls need, so the folder builds alone
+  cmsis-nn/           with the cmsis-nn backend: CMSIS-NN's headers, the sources its calls need
+                      and its licence, copied from the verified CMSIS-NN tree
 
 Same model, same bytes: nothing time- or path-dependent is written. Existing files are never
 overwritten without `force`; every file is written to a temporary name and renamed into place.
@@ -21,10 +23,12 @@ import numpy as np
 
 from mcu_mobilenet import __version__
 from mcu_mobilenet.compiler import ir
+from mcu_mobilenet.compiler.backends.cmsis_nn_library import LibraryFiles
 from mcu_mobilenet.compiler.lowering import ConstArray, Layer
 from mcu_mobilenet.compiler.planner import Plan
+from mcu_mobilenet.compiler.target import Target
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.io import write_text_atomically
+from mcu_mobilenet.io import write_bytes_atomically, write_text_atomically
 from mcu_mobilenet.paths import FIRMWARE_DIR
 
 KERNELS_DIR = FIRMWARE_DIR / "kernels"
@@ -69,12 +73,13 @@ class EmittedFiles:
     sources: list[Path]  # .c files to compile
     include_dirs: list[Path]
     files: list[Path]  # everything written
+    library_sources: list[Path]  # the sources among them that are the library's (CMSIS-NN's)
 
 
 def output_paths(out_dir: Path, prefix: str, layers: list[Layer]) -> list[Path]:
-    families = sorted({KERNEL_FAMILIES[layer.kernel] for layer in layers if not layer.alias})
+    """The generated files and the portable kernel files (not the library's)."""
     kernel_files = [*COMMON_KERNEL_HEADERS]
-    for family in families:
+    for family in _portable_families(layers):
         kernel_files += [f"{family}.h", f"{family}.c"]
     return [
         out_dir / f"{prefix}_model.h",
@@ -84,6 +89,24 @@ def output_paths(out_dir: Path, prefix: str, layers: list[Layer]) -> list[Path]:
     ]
 
 
+def _portable_families(layers: list[Layer]) -> list[str]:
+    return sorted(
+        {
+            KERNEL_FAMILIES[layer.kernel]
+            for layer in layers
+            if not layer.alias and layer.library == "portable"
+        }
+    )
+
+
+def _library_copies(out_dir: Path, library: LibraryFiles | None) -> dict[Path, Path]:
+    """Destination -> source of every library file the generated code needs."""
+    if library is None:
+        return {}
+    names = (*library.notices, *library.headers, *library.sources)
+    return {out_dir / library.name / name: library.root / name for name in names}
+
+
 def emit(
     graph: ir.Graph,
     layers: list[Layer],
@@ -91,19 +114,26 @@ def emit(
     out_dir: str | Path,
     prefix: str,
     force: bool = False,
+    library: LibraryFiles | None = None,
+    target: Target | None = None,
 ) -> EmittedFiles:
     check_prefix(prefix)
     out_dir = Path(out_dir)
     paths = output_paths(out_dir, prefix, layers)
+    copies = _library_copies(out_dir, library)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir} exists and is not a folder; choose another output folder")
-    existing = [p for p in paths if p.exists()]
+    existing = [p for p in (*paths, *copies) if p.exists()]
     if existing and not force:
         raise UserError(
             f"{existing[0]} already exists ({len(existing)} of the output files do); "
             "pass --force to overwrite them or choose another output folder"
         )
     context = _template_context(graph, layers, plan, prefix)
+    context.update(
+        library_version=library.version if library else "",
+        target_description=target.describe() if target else "",
+    )
     environment = _environment()
     texts = {
         paths[0]: environment.get_template("model.h.j2").render(context),
@@ -114,8 +144,14 @@ def emit(
         texts[path] = (KERNELS_DIR / path.name).read_text()
     for path, text in texts.items():
         write_text_atomically(path, text, force=True)  # existing files were checked above
-    sources = [paths[1], paths[2], *(p for p in paths[3:] if p.suffix == ".c")]
-    return EmittedFiles(sources, [out_dir, out_dir / "kernels"], paths)
+    for path, source in copies.items():
+        write_bytes_atomically(path, source.read_bytes(), force=True)
+    library_sources = [path for path in copies if path.suffix == ".c"]
+    sources = [paths[1], paths[2], *(p for p in paths[3:] if p.suffix == ".c"), *library_sources]
+    include_dirs = [out_dir, out_dir / "kernels"]
+    if library is not None:
+        include_dirs.append(out_dir / library.name / "Include")
+    return EmittedFiles(sources, include_dirs, [*paths, *copies], library_sources)
 
 
 def _environment() -> jinja2.Environment:
@@ -165,6 +201,7 @@ class _LayerView:
         self.prefix = prefix
         self.p = layer.params
         self.kernel = layer.kernel
+        self.library = layer.library
         self.index = layer.index
         self.op = layer.op
         self.alias = layer.alias
@@ -188,6 +225,18 @@ class _LayerView:
     def float(value: float) -> str:
         return c_float(value)
 
+    @staticmethod
+    def nhwc(dims) -> str:
+        """A cmsis_nn_dims initialiser."""
+        n, h, w, c = (int(d) for d in dims)
+        return f"{{ .n = {n}, .h = {h}, .w = {w}, .c = {c} }}"
+
+    @staticmethod
+    def tile(height_width) -> str:
+        """A cmsis_nn_tile initialiser from a (height, width) pair."""
+        h, w = (int(v) for v in height_width)
+        return f"{{ .w = {w}, .h = {h} }}"
+
 
 def _describe(array: ConstArray) -> str:
     return f"{array.name} {array.ctype}{list(array.values.shape)}"
@@ -209,7 +258,8 @@ def _template_context(graph: ir.Graph, layers: list[Layer], plan: Plan, prefix: 
         for layer in layers
         for array in layer.constants
     ]
-    families = sorted({KERNEL_FAMILIES[layer.kernel] for layer in layers if not layer.alias})
+    families = _portable_families(layers)
+    views = [_LayerView(layer, plan, prefix) for layer in layers]
 
     def quant(tensor: ir.Tensor) -> tuple[str, int]:
         if tensor.quantization is None:  # a float edge: values are real numbers
@@ -225,7 +275,8 @@ def _template_context(graph: ir.Graph, layers: list[Layer], plan: Plan, prefix: 
         model_name=Path(graph.source).name,
         arena_bytes=plan.arena_bytes,
         arena_alloc=max(plan.arena_bytes, 1),
-        scratch_bytes=0,
+        scratch_bytes=max((layer.scratch_bytes for layer in layers), default=0),
+        cmsis_nn_layers=[view for view in views if view.library == "cmsis-nn"],
         weights_bytes=sum(layer.weight_bytes for layer in layers),
         layer_count=len(layers),
         macs=sum(layer.macs for layer in layers),
@@ -241,7 +292,7 @@ def _template_context(graph: ir.Graph, layers: list[Layer], plan: Plan, prefix: 
         output_offset=plan.offset(model_output),
         kernel_headers=[f"{family}.h" for family in families],
         arrays=arrays,
-        layers=[_LayerView(layer, plan, prefix) for layer in layers],
+        layers=views,
     )
 
 

@@ -230,9 +230,13 @@ def build_for_model(
 ) -> ModelFirmware:
     """Compiles the model into build_dir/model, then builds build_dir/firmware.elf."""
     from mcu_mobilenet.compiler import compile_model
+    from mcu_mobilenet.compiler.target import board_target
 
     model_name = Path(model_path).name
-    result = compile_model(model_path, build_dir / "model", "model", backend, force=True)
+    target = board_target(board) if backend == "cmsis-nn" else None
+    result = compile_model(
+        model_path, build_dir / "model", "model", backend, force=True, target=target
+    )
     report = result.report()
     check_model_fits(board, model_name, report["weights_bytes"], report["arena_bytes"])
     sources = ModelSources(tuple(result.sources), tuple(result.include_dirs), result.prefix)

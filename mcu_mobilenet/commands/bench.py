@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mcu_mobilenet.commands.board_options import add_board_arguments
+from mcu_mobilenet.commands.board_options import add_board_arguments, resolve_backend
 from mcu_mobilenet.table import format_table
 
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--runs must be 1 to 101, not {args.runs}")
     board = load_board(args.board)
     with open_session(
-        args.model, board, args.port, args.backend, args.timeout, args.flash
+        args.model, board, args.port, resolve_backend(args.backend, board), args.timeout, args.flash
     ) as session:
         sample = random_inputs(session.built.input, 1, args.seed)[0]
         reply = session.client.bench(sample.tobytes(), args.runs)
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "model": str(args.model),
         "board": board.name,
+        "backend": built.compile_report["backend"],
         "time_unit": board.time_unit,
         "time_per_inference": median,
         "time_min": board.ticks_to_time(reply.min_ticks),
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         "flash_bytes": memory.flash_total,
         "ram_bytes": memory.ram_total,
         "arena_bytes": memory.ram_arena,
+        "scratch_bytes": built.compile_report["scratch_bytes"],
         "stack_bytes_used": reply.stack_used,
         "memory": memory.to_json(),
         "tflm_arena_bytes": tflm_arena_bytes(args.model) if args.tflm else None,
@@ -78,7 +80,8 @@ def format_report(report: dict) -> str:
         ["flash: weights", memory["flash_weights"]],
         ["flash: code and data", memory["flash_code_and_data"]],
         ["flash: total", memory["flash_total"]],
-        ["RAM: arena", memory["ram_arena"]],
+        ["RAM: arena (activations and scratch)", memory["ram_arena"]],
+        ["  of which scratch", report["scratch_bytes"]],
         ["RAM: static data", memory["ram_static"]],
         ["RAM: stack reserved (used)", f"{memory['ram_stack']:,} ({report['stack_bytes_used']:,})"],
         ["RAM: total", memory["ram_total"]],
@@ -90,5 +93,8 @@ def format_report(report: dict) -> str:
         if unit == "instructions"
         else "core clock cycles (DWT CYCCNT)"
     )
-    title = f"{report['model']} on {report['board']}, {report['runs']} runs ({note})"
+    title = (
+        f"{report['model']} on {report['board']} ({report['backend']} backend), "
+        f"{report['runs']} runs ({note})"
+    )
     return title + "\n" + format_table(["figure", "value"], rows, right={1})

@@ -1,11 +1,18 @@
-"""Options shared by the commands that run a model on a board (run, bench, profile)."""
+"""Options shared by the commands that run a model on a board (run, bench, profile), and the
+--backend option of every command that compiles a model."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mcu_mobilenet.boards import DEFAULT_BOARD
+
+BACKEND_HELP = (
+    "kernel backend: portable or cmsis-nn (default: cmsis-nn on a Cortex-M board when "
+    "CMSIS-NN is available, else portable)"
+)
 
 
 def add_board_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +27,7 @@ def add_board_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="serial port of a real board or running emulator: /dev/ttyACM0, socket://HOST:PORT",
     )
-    parser.add_argument("--backend", default="portable", help="kernel backend (default portable)")
+    add_backend_argument(parser)
     parser.add_argument(
         "--timeout",
         type=float,
@@ -34,6 +41,36 @@ def add_board_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --port on a real board: do not flash, the board already runs this build",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def add_backend_argument(parser: argparse.ArgumentParser, help_text: str = BACKEND_HELP) -> None:
+    parser.add_argument("--backend", metavar="NAME", help=help_text)
+
+
+def resolve_backend(requested: str | None, board=None) -> str:
+    """The backend asked for, or the default for `board` (portable without a board).
+
+    Choosing a board's default prints one line on stderr saying which backend and why."""
+    if requested is not None:
+        return requested
+    if board is None:
+        return "portable"
+    from mcu_mobilenet import cmsis_nn
+
+    if not board.cpu.lower().startswith("cortex-m"):
+        backend, reason = "portable", f"{board.name}'s {board.cpu} is not a Cortex-M"
+    elif (root := cmsis_nn.locate()) is None:
+        backend = "portable"
+        reason = f"CMSIS-NN not found; for the cmsis-nn backend, {cmsis_nn.HOW_TO_GET}"
+    else:
+        backend = "cmsis-nn"
+        reason = f"{board.name} is a {board.cpu} and CMSIS-NN is at {root}"
+    other = "portable" if backend == "cmsis-nn" else "cmsis-nn"
+    print(
+        f"mcu-mobilenet: using the {backend} backend: {reason} (--backend {other} to change)",
+        file=sys.stderr,
+    )
+    return backend
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, default_inputs: int) -> None:

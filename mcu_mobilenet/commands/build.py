@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from mcu_mobilenet.boards import DEFAULT_BOARD
+from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
 from mcu_mobilenet.table import format_table
 
 
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", type=Path, help="int8 .tflite model")
     parser.add_argument("--board", default=DEFAULT_BOARD, help=f"board (default {DEFAULT_BOARD})")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    parser.add_argument("--backend", default="portable", help="kernel backend (default portable)")
+    add_backend_argument(parser)
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     # Built beside the output and renamed into place: never a half-built folder.
     staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.building-"))
     try:
-        built = build_for_model(args.model, board, staging, args.backend)
+        built = build_for_model(args.model, board, staging, resolve_backend(args.backend, board))
         if output.exists():
             shutil.rmtree(output)
         staging.rename(output)
@@ -58,6 +59,7 @@ def build_report(model: Path, board, built, output: Path) -> dict:
     return {
         "model": str(model),
         "board": board.name,
+        "backend": built.compile_report["backend"],
         "elf": str(output / "firmware.elf"),
         "build_id": built.firmware.build_id,
         "cpu_flags": board.cpu_flags,
@@ -87,7 +89,8 @@ def format_report(report: dict) -> str:
         ["RAM", "total", memory["ram_total"], _share(memory["ram_total"], memory["ram_capacity"])],
     ]
     return "\n".join([
-        f"{report['model']} for {report['board']} ({' '.join(report['cpu_flags'])}): "
+        f"{report['model']} for {report['board']} ({' '.join(report['cpu_flags'])}, "
+        f"{report['backend']} backend): "
         f"{report['elf']} (build {report['build_id']})",
         format_table(["memory", "part", "bytes", "of the board's"], rows, right={2, 3}),
     ])  # fmt: skip

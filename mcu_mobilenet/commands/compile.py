@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
 from mcu_mobilenet.table import format_table
 
 
@@ -20,7 +21,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", type=Path, help="int8 .tflite model")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     parser.add_argument("--prefix", default="model", help="C symbol prefix (default: model)")
-    parser.add_argument("--backend", default="portable", help="kernel backend (default: portable)")
+    add_backend_argument(
+        parser,
+        "kernel backend: portable or cmsis-nn (default: portable; with --board, cmsis-nn when "
+        "the board is a Cortex-M and CMSIS-NN is available)",
+    )
+    parser.add_argument(
+        "--board",
+        help="the board the code is for (see `mcu-mobilenet boards`): cmsis-nn sizes its scratch "
+        "for that CPU's CMSIS-NN code path (default: large enough for any Cortex-M)",
+    )
     parser.add_argument(
         "--json", metavar="REPORT", type=Path, help="also write the report as JSON ('-': stdout)"
     )
@@ -33,7 +43,17 @@ def run(args: argparse.Namespace) -> int:
     from mcu_mobilenet.compiler import compile_model
     from mcu_mobilenet.io import write_text_atomically
 
-    result = compile_model(args.model, args.output, args.prefix, args.backend, args.force)
+    board = target = None
+    if args.board is not None:
+        from mcu_mobilenet.boards import load_board
+
+        board = load_board(args.board)
+    backend = resolve_backend(args.backend, board)
+    if board is not None and backend == "cmsis-nn":
+        from mcu_mobilenet.compiler.target import board_target
+
+        target = board_target(board)
+    result = compile_model(args.model, args.output, args.prefix, backend, args.force, target)
     report = result.report()
     report["output"] = str(args.output)
     report["files"] = [str(path) for path in result.files]
@@ -48,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_report(report: dict, show_plan: bool = False) -> str:
+    with_kernels = report["backend"] != "portable"  # which library runs each layer
     rows = [
         [
             layer["index"],
@@ -59,20 +80,23 @@ def format_report(report: dict, show_plan: bool = False) -> str:
             layer["weight_bytes"],
             layer["activation_bytes"],
             layer["arena_offset"],
+            *([layer["kernel"], layer["scratch_bytes"]] if with_kernels else []),
         ]
         for layer in report["layers"]
     ]
+    headers = ["#", "op", "shapes", "MACs", "weights B", "output B", "arena offset"]
     table = format_table(
-        ["#", "op", "shapes", "MACs", "weights B", "output B", "arena offset"],
+        headers + (["kernel", "scratch B"] if with_kernels else []),
         rows,
-        right={0, 3, 4, 5, 6},
+        right={0, 3, 4, 5, 6, 8},
     )
+    scratch_note = f"  (one buffer, sized for {report['target']})" if report["target"] else ""
     totals = (
         f"\n{report['model']} ({report['backend']} backend): {len(report['layers'])} layers, "
         f"{report['macs']:,} MACs\n"
         f"  arena   {report['arena_bytes']:>10,} B  (activations; liveness bound without "
         f"overlaps {report['liveness_bound_bytes']:,} B)\n"
-        f"  scratch {report['scratch_bytes']:>10,} B\n"
+        f"  scratch {report['scratch_bytes']:>10,} B{scratch_note}\n"
         f"  weights {report['weights_bytes']:>10,} B  (flash: weights, biases, per-channel "
         "constants)"
     )

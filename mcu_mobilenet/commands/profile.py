@@ -11,6 +11,7 @@ from mcu_mobilenet.commands.board_options import (
     add_board_arguments,
     add_input_arguments,
     collect_inputs,
+    resolve_backend,
 )
 from mcu_mobilenet.table import format_table
 
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     board = load_board(args.board)
     with open_session(
-        args.model, board, args.port, args.backend, args.timeout, args.flash
+        args.model, board, args.port, resolve_backend(args.backend, board), args.timeout, args.flash
     ) as session:
         names, inputs = collect_inputs(args, session.built.input, 1)
         reply = session.client.profile(inputs[0].tobytes())
@@ -43,11 +44,13 @@ def run(args: argparse.Namespace) -> int:
     layers = []
     for index, ticks in enumerate(reply.layer_ticks):
         time = board.ticks_to_time(ticks)
-        macs = compiled_layers[index]["macs"] if index < len(compiled_layers) else 0
+        compiled = compiled_layers[index] if index < len(compiled_layers) else {}
+        macs = compiled.get("macs", 0)
         layers.append(
             {
                 "index": index,
                 "op": layer_names[index],
+                "kernel": compiled.get("kernel", ""),
                 "macs": macs,
                 "time": time,
                 "share": round(time / total, 4) if total else 0.0,
@@ -57,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "model": str(args.model),
         "board": board.name,
+        "backend": session.built.compile_report["backend"],
         "input": names[0],
         "time_unit": board.time_unit,
         "time_per_inference": total,
@@ -73,6 +77,7 @@ def format_report(report: dict) -> str:
         [
             layer["index"],
             layer["op"],
+            layer["kernel"],
             layer["macs"],
             layer["time"],
             f"{100 * layer['share']:.1f}%",
@@ -80,9 +85,10 @@ def format_report(report: dict) -> str:
         ]
         for layer in report["layers"]
     ]
-    headers = ["#", "op", "mult-adds", unit, "share", f"{unit}/MAC"]
+    headers = ["#", "op", "kernel", "mult-adds", unit, "share", f"{unit}/MAC"]
     title = (
-        f"{report['model']} on {report['board']}: {report['time_per_inference']:,} {unit} "
+        f"{report['model']} on {report['board']} ({report['backend']} backend): "
+        f"{report['time_per_inference']:,} {unit} "
         f"per inference ({report['input']})"
     )
-    return title + "\n" + format_table(headers, rows, right={0, 2, 3, 4, 5})
+    return title + "\n" + format_table(headers, rows, right={0, 3, 4, 5, 6})

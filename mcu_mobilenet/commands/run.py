@@ -11,6 +11,7 @@ from mcu_mobilenet.commands.board_options import (
     add_board_arguments,
     add_input_arguments,
     collect_inputs,
+    resolve_backend,
 )
 from mcu_mobilenet.table import format_table
 
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     results = []
     with open_session(
-        args.model, board, args.port, args.backend, args.timeout, args.flash
+        args.model, board, args.port, resolve_backend(args.backend, board), args.timeout, args.flash
     ) as session:
         names, inputs = collect_inputs(args, session.built.input, DEFAULT_INPUTS)
         for name, sample in zip(names, inputs, strict=True):

@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
 from mcu_mobilenet.validation import PIXEL_FORMATS, ValidationReport
 
 
@@ -32,7 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "or a real board behind --port",
     )
     parser.add_argument("--port", metavar="URL", help="with --board: the real board's serial port")
-    parser.add_argument("--backend", default="portable", help="kernel backend (default portable)")
+    add_backend_argument(
+        parser,
+        "kernel backend: portable or cmsis-nn (default: portable on the host; on a board, "
+        "cmsis-nn when it is a Cortex-M and CMSIS-NN is available, else portable)",
+    )
     parser.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="with --board: longest wait for a reply"
     )
@@ -81,18 +86,20 @@ def run(args: argparse.Namespace) -> int:
             args.seed,
             args.per_layer,
             args.pixels,
-            args.backend,
+            resolve_backend(args.backend),
         )
     else:
         if args.per_layer:
             raise UserError("--per-layer runs on the host; on a board, `profile` times layers")
+        from mcu_mobilenet.boards import load_board
         from mcu_mobilenet.harness.board_validate import validate_on_board
 
+        board = load_board(args.board)
         report = validate_on_board(
             args.model,
-            args.board,
+            board,
             args.port,
-            args.backend,
+            resolve_backend(args.backend, board),
             args.inputs,
             args.image,
             args.seed,

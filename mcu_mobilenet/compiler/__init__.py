@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcu_mobilenet.compiler import ir
+from mcu_mobilenet.compiler.backends.cmsis_nn_library import LibraryFiles
 from mcu_mobilenet.compiler.lowering import Layer, lower
 from mcu_mobilenet.compiler.planner import Plan, plan_memory
+from mcu_mobilenet.compiler.target import ANY_CORTEX_M, Target
 from mcu_mobilenet.compiler.tflite_reader import read_tflite
 from mcu_mobilenet.errors import UserError
 
-BACKENDS = ("portable",)
+BACKENDS = ("portable", "cmsis-nn")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,13 @@ class Compilation:
     layers: list[Layer]
     plan: Plan
     backend: str
+    target: Target | None = None  # what cmsis-nn sized its scratch for; None for portable
+    library: LibraryFiles | None = None  # the CMSIS-NN files the layers call
+
+    @property
+    def scratch_bytes(self) -> int:
+        """One scratch buffer shared by every layer: the largest need."""
+        return max((layer.scratch_bytes for layer in self.layers), default=0)
 
     @property
     def input(self) -> TensorInfo:
@@ -66,8 +75,10 @@ class Compilation:
             "model": self.graph.source,
             "sha256": self.graph.sha256,
             "backend": self.backend,
+            "target": self.target.name if self.target else None,
+            "cmsis_nn_code_path": self.target.features if self.target else None,
             "arena_bytes": plan.arena_bytes,
-            "scratch_bytes": 0,
+            "scratch_bytes": self.scratch_bytes,
             "weights_bytes": sum(layer.weight_bytes for layer in self.layers),
             "macs": sum(layer.macs for layer in self.layers),
             "liveness_bound_bytes": plan.liveness_bound,
@@ -78,6 +89,8 @@ class Compilation:
                     "index": layer.index,
                     "op": layer.op,
                     "kernel": layer.kernel or "(alias)",
+                    "library": layer.library,
+                    "scratch_bytes": layer.scratch_bytes,
                     "input_shapes": [list(t.shape) for t in layer.inputs],
                     "output_shape": list(layer.output.shape),
                     "macs": layer.macs,
@@ -107,15 +120,31 @@ class CompileResult(Compilation):
     sources: list[Path] = None  # every .c file to build
     include_dirs: list[Path] = None
     files: list[Path] = None  # everything written
+    library_sources: list[Path] = None  # the sources among them that are CMSIS-NN's
 
 
-def analyze(model_path: str | Path, backend: str = "portable") -> Compilation:
-    """Reads, checks, lowers and plans a model without writing anything."""
+def analyze(
+    model_path: str | Path, backend: str = "portable", target: Target | None = None
+) -> Compilation:
+    """Reads, checks, lowers and plans a model without writing anything.
+
+    `target` matters to the cmsis-nn backend only (its scratch sizes depend on the CPU's
+    features); without one, the code is sized to run on any Cortex-M."""
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     graph = read_tflite(model_path)
     layers = lower(graph)
-    return Compilation(graph, layers, plan_memory(graph, layers), backend)
+    library = None
+    if backend == "cmsis-nn":
+        from mcu_mobilenet import cmsis_nn
+        from mcu_mobilenet.compiler.backends.cmsis_nn import retarget
+
+        target = target or ANY_CORTEX_M
+        layers, library = retarget(graph, layers, target, cmsis_nn.require())
+    else:
+        target = None
+    plan = plan_memory(graph, layers)
+    return Compilation(graph, layers, plan, backend, target, library)
 
 
 def compile_model(
@@ -124,20 +153,33 @@ def compile_model(
     prefix: str = "model",
     backend: str = "portable",
     force: bool = False,
+    target: Target | None = None,
 ) -> CompileResult:
     from mcu_mobilenet.codegen.emitter import check_prefix, emit
 
     check_prefix(prefix)
-    compilation = analyze(model_path, backend)
-    files = emit(compilation.graph, compilation.layers, compilation.plan, out_dir, prefix, force)
+    compilation = analyze(model_path, backend, target)
+    files = emit(
+        compilation.graph,
+        compilation.layers,
+        compilation.plan,
+        out_dir,
+        prefix,
+        force,
+        library=compilation.library,
+        target=compilation.target,
+    )
     return CompileResult(
         compilation.graph,
         compilation.layers,
         compilation.plan,
         backend,
+        compilation.target,
+        compilation.library,
         out_dir=Path(out_dir),
         prefix=prefix,
         sources=files.sources,
         include_dirs=files.include_dirs,
         files=files.files,
+        library_sources=files.library_sources,
     )

@@ -92,6 +92,8 @@ class Layer:
     params: dict = field(default_factory=dict)  # scalar parameters for the call template
     streams: list[Stream] = field(default_factory=list)
     alias: bool = False  # RESHAPE/SQUEEZE: the output is the input's bytes, no code
+    library: str = "portable"  # whose kernel `kernel` is: "portable" or "cmsis-nn"
+    scratch_bytes: int = 0  # the kernel's own scratch need (the model shares one scratch)
 
     @property
     def weight_bytes(self) -> int:
