@@ -39,6 +39,12 @@ demo: setup
 bench: setup
 	$(VENV)/bin/mcu-mobilenet bench-suite
 
+# CMSIS-NN for the cmsis-nn backend: downloads the pinned release into third_party/ and checks
+# its content hash (mcu_mobilenet/cmsis_nn.py). CMSIS_NN_PATH=<checkout> uses one you have.
+.PHONY: cmsis-nn
+cmsis-nn: venv
+	$(VPY) -m mcu_mobilenet.cmsis_nn fetch
+
 lint: setup
 	$(VENV)/bin/ruff check mcu_mobilenet codegen tests
 	$(VENV)/bin/ruff format --check mcu_mobilenet codegen tests

@@ -147,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check", help="print where CMSIS-NN is and verify it")
     args = parser.parse_args(argv)
     try:
-        if args.command == "fetch":
+        if args.command == "fetch" and os.environ.get(ENVIRONMENT_VARIABLE, "").strip():
+            root = require()
+            print(f"{ENVIRONMENT_VARIABLE}={root} is CMSIS-NN {VERSION}: nothing to download")
+        elif args.command == "fetch":
             fetch(args.into.resolve(), args.url)
         else:
             print(f"CMSIS-NN {VERSION} verified at {require()}")
