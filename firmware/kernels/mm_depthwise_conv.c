@@ -1,9 +1,9 @@
 /* Depthwise 2-D convolution, int8. See mm_depthwise_conv.h.
  *
  * The filter arrives transposed to [C_OUT, KH, KW], so one output channel's taps are
- * contiguous. Windows of 3x3 undilated filters (every MobileNet depthwise layer) that lie
- * inside the image take an unrolled path; other windows visit only their in-image taps and
- * count the rest as the input zero point (the bias is folded, see mm_conv.h).
+ * contiguous. 3x3 undilated filters (every MobileNet depthwise layer) take an unrolled path
+ * inside the image and a clipped one on its edges; other filters a general path. Taps
+ * outside the image count as the input zero point (the bias is folded, see mm_conv.h).
  */
 #include "mm_depthwise_conv.h"
 
@@ -46,7 +46,40 @@ static void pixel_3x3(const mm_conv_params *params, const mm_channel_quant *quan
     }
 }
 
-/* One channel of any window at any position. */
+/* All output channels of one pixel whose 3x3 window crosses the image's edge: only the
+ * in-image taps [ky0, ky1) x [kx0, kx1) are read; the others count as the zero point. */
+static void pixel_3x3_clipped(const mm_conv_params *params, const mm_channel_quant *quant,
+                              const mm_dims *input_dims, const int8_t *image, int32_t y0,
+                              int32_t x0, const int8_t *filter, const int32_t *bias,
+                              int8_t *output) {
+    const int32_t in_c = input_dims->c, row = input_dims->w * in_c;
+    const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + 3 > input_dims->h ? input_dims->h - y0 : 3;
+    const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + 3 > input_dims->w ? input_dims->w - x0 : 3;
+    const int32_t multiplier = params->depth_multiplier;
+    const int8_t *first_tap = image + (y0 + ky0) * row + (x0 + kx0) * in_c;
+    int32_t oc = 0;
+    for (int32_t ic = 0; ic < in_c; ++ic) {
+        for (int32_t m = 0; m < multiplier; ++m, ++oc, filter += 9) {
+            int32_t acc = 0, all = 0, inside = 0;
+            for (int32_t tap = 0; tap < 9; ++tap) {
+                all += filter[tap];
+            }
+            const int8_t *line = first_tap + ic;
+            for (int32_t ky = ky0; ky < ky1; ++ky, line += row) {
+                const int8_t *pixel = line;
+                for (int32_t kx = kx0; kx < kx1; ++kx, pixel += in_c) {
+                    const int32_t weight = filter[ky * 3 + kx];
+                    acc += weight * *pixel;
+                    inside += weight;
+                }
+            }
+            acc += (all - inside) * params->input_zero_point + bias[oc];
+            output[oc] = output_value(params, quant, oc, acc);
+        }
+    }
+}
+
+/* One channel of any window at any position (dilated or not 3x3). */
 static int32_t window_clipped(const mm_conv_params *params, const mm_dims *input_dims,
                               const int8_t *image, int32_t channel, int32_t y0, int32_t x0,
                               const int8_t *weights, int32_t k_h, int32_t k_w) {
@@ -92,9 +125,14 @@ void mm_depthwise_conv2d_s8(const mm_conv_params *params, const mm_channel_quant
                 const int inside = y0 >= 0 && x0 >= 0 &&
                                    y0 + (k_h - 1) * params->dilation.h < in_h &&
                                    x0 + (k_w - 1) * params->dilation.w < in_w;
-                if (inside && fast) {
-                    pixel_3x3(params, quant, image + y0 * row + x0 * in_c, in_c, row, filter,
-                              bias, output);
+                if (fast) {
+                    if (inside) {
+                        pixel_3x3(params, quant, image + y0 * row + x0 * in_c, in_c, row, filter,
+                                  bias, output);
+                    } else {
+                        pixel_3x3_clipped(params, quant, input_dims, image, y0, x0, filter, bias,
+                                          output);
+                    }
                     continue;
                 }
                 for (int32_t oc = 0; oc < out_c; ++oc) {
