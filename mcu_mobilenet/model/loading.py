@@ -77,7 +77,7 @@ class FloatModel:
 
 
 def model_format(path: Path) -> str:
-    """ "keras", "h5", "saved_model" or "tflite"; a one-line error for anything else."""
+    """The format of `path`: keras, h5, saved_model or tflite; a one-line error otherwise."""
     if not path.exists():
         raise UserError(f"{path}: no such file or folder")
     if path.is_dir():
