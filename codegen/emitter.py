@@ -277,6 +277,7 @@ def _template_context(graph: ir.Graph, layers: list[Layer], plan: Plan, prefix: 
         arena_alloc=max(plan.arena_bytes, 1),
         scratch_bytes=max((layer.scratch_bytes for layer in layers), default=0),
         cmsis_nn_layers=[view for view in views if view.library == "cmsis-nn"],
+        cmsis_nn_context=any(view.p.get("shared_context") for view in views),
         weights_bytes=sum(layer.weight_bytes for layer in layers),
         layer_count=len(layers),
         macs=sum(layer.macs for layer in layers),

@@ -19,8 +19,12 @@ def convert(
     input_range=(-1.0, 1.0),
     int8_io: bool = True,
     quantize: bool = True,
+    per_tensor_dense: bool = False,
 ) -> Path:
-    """Converts a tf.function of one float input to a .tflite file at `path`."""
+    """Converts a tf.function of one float input to a .tflite file at `path`.
+
+    per_tensor_dense: quantize FULLY_CONNECTED weights per tensor (the converter's default is
+    per channel)."""
     import tensorflow as tf
 
     concrete = function.get_concrete_function(tf.TensorSpec(input_shape, tf.float32))
@@ -35,6 +39,7 @@ def convert(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = per_tensor_dense
         if int8_io:
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8

@@ -81,6 +81,8 @@ def retarget(
     for layer in retargeted:
         if layer.kernel in BUFFER_SIZE_FUNCTIONS and layer.library == LIBRARY:
             layer.params["buffer_check"] = BUFFER_SIZE_FUNCTIONS[layer.kernel]
+            # Calls the shared scratch context (fully connected with kernel sums has its own).
+            layer.params["shared_context"] = not layer.params.get("context_bytes")
     functions = {layer.kernel for layer in retargeted if layer.library == LIBRARY}
     functions |= {
         BUFFER_SIZE_FUNCTIONS[name] for name in functions if name in BUFFER_SIZE_FUNCTIONS
