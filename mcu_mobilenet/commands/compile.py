@@ -67,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+CODE_PATHS = {"plain": "plain C", "dsp": "DSP", "mve": "Helium", "any": "plain C, DSP or Helium"}
+
+
 def format_report(report: dict, show_plan: bool = False) -> str:
     with_kernels = report["backend"] != "portable"  # which library runs each layer
     rows = [
@@ -90,7 +93,10 @@ def format_report(report: dict, show_plan: bool = False) -> str:
         rows,
         right={0, 3, 4, 5, 6, 8},
     )
-    scratch_note = f"  (one buffer, sized for {report['target']})" if report["target"] else ""
+    scratch_note = ""
+    if report["target"]:
+        code = CODE_PATHS[report["cmsis_nn_code_path"]]
+        scratch_note = f"  (one buffer, sized for {report['target']}: CMSIS-NN's {code} code)"
     totals = (
         f"\n{report['model']} ({report['backend']} backend): {len(report['layers'])} layers, "
         f"{report['macs']:,} MACs\n"

@@ -132,15 +132,19 @@ def analyze(
     features); without one, the code is sized to run on any Cortex-M."""
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    root = None
+    if backend == "cmsis-nn":
+        from mcu_mobilenet import cmsis_nn
+
+        root = cmsis_nn.require()  # fails first, on one line, saying how to get it
     graph = read_tflite(model_path)
     layers = lower(graph)
     library = None
-    if backend == "cmsis-nn":
-        from mcu_mobilenet import cmsis_nn
+    if root is not None:
         from mcu_mobilenet.compiler.backends.cmsis_nn import retarget
 
         target = target or ANY_CORTEX_M
-        layers, library = retarget(graph, layers, target, cmsis_nn.require())
+        layers, library = retarget(graph, layers, target, root)
     else:
         target = None
     plan = plan_memory(graph, layers)

@@ -68,33 +68,31 @@ def retarget(
 ) -> tuple[list[Layer], LibraryFiles]:
     """The layers with every layer CMSIS-NN runs replaced by a CMSIS-NN call, and the CMSIS-NN
     files those calls need. Each layer's scratch_bytes is CMSIS-NN's own figure."""
-    results = []
-    for layer in layers:
-        make = _RETARGETERS.get(layer.kernel)
-        results.append(make(graph.operators[layer.index], graph, layer, target) if make else None)
-    done = [result or _Retargeted(layer) for result, layer in zip(results, layers, strict=True)]
+    done = [
+        make(graph.operators[layer.index], graph, layer, target)
+        if (make := _RETARGETERS.get(layer.kernel))
+        else _Retargeted(layer)
+        for layer in layers
+    ]
     with_queries = [result for result in done if result.query is not None]
     sizes = buffer_sizes(root, [result.query for result in with_queries], target.code_paths)
     for result, size in zip(with_queries, sizes, strict=True):
         _set_buffer_need(result.layer, max(size.values()))
     retargeted = [result.layer for result in done]
-    for layer in retargeted:
-        if layer.kernel in BUFFER_SIZE_FUNCTIONS and layer.library == LIBRARY:
-            layer.params["buffer_check"] = BUFFER_SIZE_FUNCTIONS[layer.kernel]
-            # Calls the shared scratch context (fully connected with kernel sums has its own).
-            layer.params["shared_context"] = not layer.params.get("context_bytes")
     functions = {layer.kernel for layer in retargeted if layer.library == LIBRARY}
-    functions |= {
-        BUFFER_SIZE_FUNCTIONS[name] for name in functions if name in BUFFER_SIZE_FUNCTIONS
-    }
+    functions |= {BUFFER_SIZE_FUNCTIONS[name] for name in functions & BUFFER_SIZE_FUNCTIONS.keys()}
     return retargeted, cmsis_nn_files(root, VERSION, functions)
 
 
 def _set_buffer_need(layer: Layer, need: int) -> None:
+    """Records CMSIS-NN's buffer need of a layer, and which of its functions the generated init
+    asks again on the device."""
+    layer.params["buffer_check"] = BUFFER_SIZE_FUNCTIONS[layer.kernel]
     if layer.kernel not in FULLY_CONNECTED_KERNELS:
         layer.scratch_bytes = need
+        layer.params["shared_context"] = True
         return
-    # Fully connected: the buffer holds the kernel sums (Helium only); they are in flash.
+    # Fully connected: the buffer holds the kernel sums (Helium only), kept in flash.
     sums = next((c for c in layer.constants if c.name == "kernel_sums"), None)
     held = sums.nbytes if sums is not None else 0
     if need > held:
@@ -103,6 +101,7 @@ def _set_buffer_need(layer: Layer, need: int) -> None:
             f"the kernel sums hold {held}"
         )
     layer.params["context_bytes"] = held
+    layer.params["shared_context"] = held == 0
 
 
 def _constant(layer: Layer, name: str) -> ConstArray:
