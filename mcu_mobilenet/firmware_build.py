@@ -108,7 +108,9 @@ def build_firmware(
     return Firmware(elf, board, build_id, memory)
 
 
-def check_model_fits(board: Board, model_name: str, weights_bytes: int, arena_bytes: int) -> None:
+def check_model_fits(
+    board: Board, model_name: str, weights_bytes: int, arena_bytes: int, scratch_bytes: int = 0
+) -> None:
     """Fails early, from the compiler's figures, before anything is built."""
     if weights_bytes > board.flash.size:
         raise UserError(
@@ -116,12 +118,13 @@ def check_model_fits(board: Board, model_name: str, weights_bytes: int, arena_by
             f"of flash, the board has {board.flash.size:,}; use a smaller width multiplier or "
             "a board with more flash"
         )
-    ram_needed = arena_bytes + board.stack_bytes
+    ram_needed = arena_bytes + scratch_bytes + board.stack_bytes
     if ram_needed > board.ram.size:
+        scratch = f", its scratch ({scratch_bytes:,})" if scratch_bytes else ""
         raise UserError(
-            f"{model_name} does not fit {board.name}: its arena ({arena_bytes:,} bytes) and "
-            f"the stack ({board.stack_bytes:,}) need {ram_needed:,} bytes of RAM, the board has "
-            f"{board.ram.size:,}; use a lower input resolution or a board with more RAM"
+            f"{model_name} does not fit {board.name}: its arena ({arena_bytes:,} bytes){scratch} "
+            f"and the stack ({board.stack_bytes:,}) need {ram_needed:,} bytes of RAM, the board "
+            f"has {board.ram.size:,}; use a lower input resolution or a board with more RAM"
         )
 
 
@@ -238,7 +241,9 @@ def build_for_model(
         model_path, build_dir / "model", "model", backend, force=True, target=target
     )
     report = result.report()
-    check_model_fits(board, model_name, report["weights_bytes"], report["arena_bytes"])
+    check_model_fits(
+        board, model_name, report["weights_bytes"], report["arena_bytes"], report["scratch_bytes"]
+    )
     sources = ModelSources(tuple(result.sources), tuple(result.include_dirs), result.prefix)
     firmware = build_firmware(board, sources, build_dir, model_name)
     return ModelFirmware(firmware, report, result.input, result.output)

@@ -420,3 +420,22 @@ def test_bench_json_names_the_backend(cmsis_nn_root, qemu, run_cli, person_detec
     assert report["scratch_bytes"] > 0
     assert report["arena_bytes"] >= 55_296 + report["scratch_bytes"]  # .arena holds both
     assert isinstance(report["time_per_inference"], int) and report["time_per_inference"] > 0
+
+
+def test_a_board_too_small_for_arena_and_scratch_is_refused_early(
+    cmsis_nn_root, run_cli, person_detect_path, tmp_path
+):
+    """The early fit check counts the scratch: arena and stack fit this RAM, the scratch not."""
+    from mcu_mobilenet.paths import BOARDS_DIR
+
+    board = tmp_path / "qemu-mps3-an547"
+    shutil.copytree(BOARDS_DIR / "qemu-mps3-an547", board)
+    toml = (board / "board.toml").read_text()
+    ram = 55_296 + 2_048 + 1_000  # person_detect's arena, the stack, less than the scratch
+    board_toml = toml.replace("size = 0x00080000", f"size = {ram}")
+    assert board_toml != toml
+    (board / "board.toml").write_text(board_toml)
+    args = ("--board", board, "--backend", "cmsis-nn", "-o", tmp_path / "out")
+    code, _, err = run_cli("build", person_detect_path, *args)
+    assert code == 2 and err.count("\n") == 1
+    assert "its arena (55,296 bytes), its scratch (4,464)" in err
