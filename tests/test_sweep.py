@@ -184,15 +184,15 @@ def test_predicted_memory_matches_the_built_firmware(tmp_path):
     from mcu_mobilenet.firmware_build import build_for_model
     from mcu_mobilenet.model.family import MobileNetConfig
     from mcu_mobilenet.model.quick import make_quantized_mobilenet
-    from mcu_mobilenet.sweep.prediction import firmware_overhead, plan_member
+    from mcu_mobilenet.sweep.prediction import firmware_overhead, plan_member, weights_bytes
 
     board = load_board("qemu-mps2-an386")
     config = MobileNetConfig(alpha=0.25, resolution=64, channels=3, classes=4)
     member = plan_member(config)
     overhead = firmware_overhead(board)
     tflite = make_quantized_mobilenet(tmp_path / "m.tflite", 0.25, 64, 3, 4, steps=2)
-    memory = build_for_model(tflite, board, tmp_path / "build").firmware.memory
+    memory = build_for_model(tflite, board, tmp_path / "build", "portable").firmware.memory
     assert memory.ram_arena == member.plan.arena_bytes
-    predicted_flash = member.weights_bytes + overhead.flash_code_and_data
+    predicted_flash = weights_bytes(member) + overhead.flash_code_and_data
     assert abs(memory.flash_total - predicted_flash) <= 128  # the arrays' alignment padding
     assert memory.ram_total == member.plan.arena_bytes + overhead.ram_static + overhead.ram_stack

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mcu_mobilenet.commands.board_options import add_backend_argument
+
 DEMO_ALPHAS = (0.25, 0.5)
 DEMO_RESOLUTIONS = (32, 64)
 DEMO_MODEL = (0.25, 64)
@@ -36,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")
     parser.add_argument("--jobs", type=int, default=2, help="points trained in parallel")
+    add_backend_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
 
@@ -44,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from mcu_mobilenet.boards import load_board
+    from mcu_mobilenet.commands.board_options import resolve_backend
     from mcu_mobilenet.errors import UserError
     from mcu_mobilenet.harness.board_validate import validate_on_board
     from mcu_mobilenet.sweep.plots import draw_plots
@@ -53,14 +57,15 @@ def run(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     if board.emulator == "none":
         raise UserError(f"{board.name} is a real board; the demo runs on an emulated one")
-    settings = SweepSettings(data=args.data, board=board.name, epochs=args.epochs)
+    backend = resolve_backend(args.backend, board)
+    settings = SweepSettings(data=args.data, board=board.name, backend=backend, epochs=args.epochs)
     points = run_sweep(args.output, list(DEMO_ALPHAS), list(DEMO_RESOLUTIONS), settings, args.jobs)
     main = next(p for p in points if (p.alpha, p.resolution) == DEMO_MODEL)
     if main.status != "done":
         raise UserError(f"the demo model ({main.label}) did not finish: {main.error}")
     tflite = args.output / "points" / point_label(*DEMO_MODEL) / "model.tflite"
     log(f"validating {tflite} on {board.name} against TFLM")
-    validation = validate_on_board(tflite, board, inputs=5, seed=1)
+    validation = validate_on_board(tflite, board, backend=backend, inputs=5, seed=1)
     plots = draw_plots(points, args.output / "plots", board.flash.size, board.ram.size)
     report = {
         "model": str(tflite),

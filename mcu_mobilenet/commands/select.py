@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from mcu_mobilenet.commands.board_options import add_backend_argument
 from mcu_mobilenet.commands.sweep import parse_list
 
 DEFAULT_ALPHAS = "0.25,0.5,0.75,1.0"
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--clock-mhz", type=float, help="core clock for --time-unit ms")
     parser.add_argument("--max-ram", type=float, metavar="KB", help="RAM budget in KiB")
     parser.add_argument("--max-flash", type=float, metavar="KB", help="flash budget in KiB")
-    parser.add_argument("--backend", default="portable", help="kernel backend (default portable)")
+    add_backend_argument(parser)
     parser.add_argument("--port", metavar="URL", help="a real board's port, to calibrate time")
     parser.add_argument("--channels", type=int, default=3, help="input channels (prediction)")
     parser.add_argument("--classes", type=int, default=4, help="classes (prediction)")
@@ -62,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     if args.sweep is not None:
         candidates, mode = _from_sweep(args.sweep, board), "sweep"
     else:
+        from mcu_mobilenet.commands.board_options import resolve_backend
+
+        args.backend = resolve_backend(args.backend, board)
         candidates, mode = _predicted(args, board, limits), "prediction"
     selection = select(candidates, limits, mode)
     if args.json:
@@ -138,11 +142,13 @@ def _predicted(args: argparse.Namespace, board, limits):
     from mcu_mobilenet.sweep.prediction import (
         calibrated_cost_model,
         firmware_overhead,
+        macs,
         plan_member,
+        weights_bytes,
     )
     from mcu_mobilenet.sweep.selection import Candidate
 
-    overhead = firmware_overhead(board)
+    overhead = firmware_overhead(board, args.backend)
     cost_model = (
         calibrated_cost_model(board, args.backend, args.port)
         if limits.max_time is not None
@@ -154,14 +160,15 @@ def _predicted(args: argparse.Namespace, board, limits):
             config = MobileNetConfig(
                 alpha=alpha, resolution=resolution, channels=args.channels, classes=args.classes
             )
-            member = plan_member(config)
+            member = plan_member(config, args.backend, board)
+            memory = member.plan.arena_bytes + member.scratch_bytes
             candidates.append(
                 Candidate(
                     alpha,
                     resolution,
-                    member.macs,
-                    flash_bytes=member.weights_bytes + overhead.flash_code_and_data,
-                    ram_bytes=member.plan.arena_bytes + overhead.ram_static + overhead.ram_stack,
+                    macs(member),
+                    flash_bytes=weights_bytes(member) + overhead.flash_code_and_data,
+                    ram_bytes=memory + overhead.ram_static + overhead.ram_stack,
                     time=cost_model.predict(member.layers) if cost_model else None,
                     accuracy=None,
                     measured=False,

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from mcu_mobilenet.commands.board_options import add_backend_argument
 from mcu_mobilenet.table import format_table
 
 
@@ -21,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--alphas", default="0.25,0.5,0.75,1.0", help="width multipliers")
     parser.add_argument("--resolutions", default="32,64,96,128", help="input resolutions")
     parser.add_argument("--board", default="qemu-mps2-an386", help="board to time on")
-    parser.add_argument("--backend", default="portable", help="kernel backend (default portable)")
+    add_backend_argument(parser)
     parser.add_argument("--data", default="synthetic", help="image folder, .npz or synthetic[:N]")
     parser.add_argument("--channels", type=int, default=3, help="input channels: 1 or 3")
     parser.add_argument("--epochs", type=int, default=5, help="training epochs per point")
@@ -51,6 +52,7 @@ def parse_list(text: str, kind: type, option: str) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from mcu_mobilenet.boards import load_board
+    from mcu_mobilenet.commands.board_options import resolve_backend
     from mcu_mobilenet.errors import UserError
     from mcu_mobilenet.model.family import check_alpha, check_channels, check_resolution
     from mcu_mobilenet.sweep.runner import SweepSettings, run_sweep
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     settings = SweepSettings(
         data=args.data,
         board=board.name,
-        backend=args.backend,
+        backend=resolve_backend(args.backend, board),
         channels=args.channels,
         epochs=args.epochs,
         batch_size=args.batch_size,

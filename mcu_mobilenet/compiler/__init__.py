@@ -130,14 +130,15 @@ def analyze(
 
     `target` matters to the cmsis-nn backend only (its scratch sizes depend on the CPU's
     features); without one, the code is sized to run on any Cortex-M."""
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    root = None
-    if backend == "cmsis-nn":
-        from mcu_mobilenet import cmsis_nn
+    _require_backend(backend)  # fails first, on one line, saying how to get CMSIS-NN
+    return compile_graph(read_tflite(model_path), backend, target)
 
-        root = cmsis_nn.require()  # fails first, on one line, saying how to get it
-    graph = read_tflite(model_path)
+
+def compile_graph(
+    graph: ir.Graph, backend: str = "portable", target: Target | None = None
+) -> Compilation:
+    """Lowers, retargets for the backend and plans a graph already read."""
+    root = _require_backend(backend)
     layers = lower(graph)
     library = None
     if root is not None:
@@ -151,6 +152,17 @@ def analyze(
     return Compilation(graph, layers, plan, backend, target, library)
 
 
+def _require_backend(backend: str) -> Path | None:
+    """CMSIS-NN's folder for the cmsis-nn backend, None for portable."""
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if backend != "cmsis-nn":
+        return None
+    from mcu_mobilenet import cmsis_nn
+
+    return cmsis_nn.require()
+
+
 def compile_model(
     model_path: str | Path,
     out_dir: str | Path,
@@ -159,10 +171,18 @@ def compile_model(
     force: bool = False,
     target: Target | None = None,
 ) -> CompileResult:
-    from mcu_mobilenet.codegen.emitter import check_prefix, emit
+    from mcu_mobilenet.codegen.emitter import check_prefix
 
     check_prefix(prefix)
-    compilation = analyze(model_path, backend, target)
+    return write_sources(analyze(model_path, backend, target), out_dir, prefix, force)
+
+
+def write_sources(
+    compilation: Compilation, out_dir: str | Path, prefix: str = "model", force: bool = False
+) -> CompileResult:
+    """Writes a compilation's C sources into out_dir (see codegen/emitter.py)."""
+    from mcu_mobilenet.codegen.emitter import emit
+
     files = emit(
         compilation.graph,
         compilation.layers,
@@ -177,7 +197,7 @@ def compile_model(
         compilation.graph,
         compilation.layers,
         compilation.plan,
-        backend,
+        compilation.backend,
         compilation.target,
         compilation.library,
         out_dir=Path(out_dir),

@@ -1,11 +1,12 @@
 """Flash, RAM and time of family members on a board, without training them.
 
-- Arena, scratch, weights and mult-adds: exact, from lowering and planning the family's graph.
+- Arena, scratch, weights and mult-adds: exact, from compiling the family's graph for the
+  board's backend and CPU.
 - Code and static data: read from the ELF of one real firmware build for the board (the
   firmware is the same for every family member but its model's constants and arena).
 - Time: a cost model (cost_model.py) fitted to per-layer times that the board itself
   measured (PROFILE) on a briefly trained MobileNet; the fit is cached per board, backend and
-  kernel sources in ~/.cache/mcu-mobilenet.
+  compiler and kernel sources in ~/.cache/mcu-mobilenet.
 """
 
 from __future__ import annotations
@@ -20,36 +21,32 @@ from pathlib import Path
 
 from mcu_mobilenet import __version__
 from mcu_mobilenet.boards import Board
-from mcu_mobilenet.compiler.lowering import Layer, lower
-from mcu_mobilenet.compiler.planner import Plan, plan_memory
+from mcu_mobilenet.compiler import Compilation, compile_graph
 from mcu_mobilenet.io import write_text_atomically
 from mcu_mobilenet.model.family import MobileNetConfig
-from mcu_mobilenet.paths import FIRMWARE_DIR
+from mcu_mobilenet.paths import FIRMWARE_DIR, PROJECT_ROOT
 from mcu_mobilenet.sweep.cost_model import CostModel, fit_cost_model
 from mcu_mobilenet.sweep.family_graph import family_graph
 
 CALIBRATION_MODEL = dict(alpha=0.5, resolution=64, channels=3, classes=4)
 
 
-@dataclass
-class FamilyMember:
-    config: MobileNetConfig
-    layers: list[Layer]
-    plan: Plan
+def plan_member(
+    config: MobileNetConfig, backend: str = "portable", board: Board | None = None
+) -> Compilation:
+    """The family member compiled (not written) for the backend and the board's CPU."""
+    from mcu_mobilenet.compiler.target import board_target
 
-    @property
-    def macs(self) -> int:
-        return sum(layer.macs for layer in self.layers)
-
-    @property
-    def weights_bytes(self) -> int:
-        return sum(layer.weight_bytes for layer in self.layers)
+    target = board_target(board) if backend == "cmsis-nn" and board is not None else None
+    return compile_graph(family_graph(config), backend, target)
 
 
-def plan_member(config: MobileNetConfig) -> FamilyMember:
-    graph = family_graph(config)
-    layers = lower(graph)
-    return FamilyMember(config, layers, plan_memory(graph, layers))
+def macs(member: Compilation) -> int:
+    return sum(layer.macs for layer in member.layers)
+
+
+def weights_bytes(member: Compilation) -> int:
+    return sum(layer.weight_bytes for layer in member.layers)
 
 
 @dataclass(frozen=True)
@@ -61,16 +58,15 @@ class FirmwareOverhead:
     ram_stack: int
 
 
-def firmware_overhead(board: Board) -> FirmwareOverhead:
+def firmware_overhead(board: Board, backend: str = "portable") -> FirmwareOverhead:
     """Builds the firmware once around the smallest family member and reads its ELF."""
-    from mcu_mobilenet.codegen.emitter import emit
+    from mcu_mobilenet.compiler import write_sources
     from mcu_mobilenet.firmware_build import ModelSources, build_firmware
 
-    member = plan_member(MobileNetConfig(alpha=0.25, resolution=32, classes=2))
+    member = plan_member(MobileNetConfig(alpha=0.25, resolution=32, classes=2), backend, board)
     with tempfile.TemporaryDirectory(prefix="mcu-overhead-") as tmp:
-        graph = family_graph(member.config)
-        files = emit(graph, member.layers, member.plan, Path(tmp) / "model", "model")
-        sources = ModelSources(tuple(files.sources), tuple(files.include_dirs), "model")
+        result = write_sources(member, Path(tmp) / "model")
+        sources = ModelSources(tuple(result.sources), tuple(result.include_dirs), "model")
         memory = build_firmware(board, sources, Path(tmp), "a reference model").memory
     return FirmwareOverhead(memory.flash_code_and_data, memory.ram_static, memory.ram_stack)
 
@@ -116,10 +112,15 @@ def _cache_dir() -> Path:
 
 
 def _kernels_hash() -> str:
-    """Changes whenever the tool or any kernel or harness source changes."""
+    """Changes whenever the tool, the compiler or any kernel or harness source changes."""
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted(FIRMWARE_DIR.rglob("*")):
-        if path.is_file():
-            digest.update(path.relative_to(FIRMWARE_DIR).as_posix().encode())
-            digest.update(path.read_bytes())
+    for folder in (
+        FIRMWARE_DIR,
+        PROJECT_ROOT / "mcu_mobilenet" / "compiler",
+        PROJECT_ROOT / "codegen",
+    ):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
+                digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

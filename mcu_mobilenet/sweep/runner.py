@@ -169,35 +169,32 @@ def _config(point: Point, settings: SweepSettings, classes: int):
 
 
 def _predict_and_check_fit(point: Point, settings: SweepSettings) -> bool:
-    """Exact arena, weights and mult-adds from the family's graph; False if it cannot fit."""
+    """Exact arena, scratch, weights and mult-adds from the family's graph compiled for the
+    board; False if it cannot fit."""
     from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.compiler.lowering import lower
-    from mcu_mobilenet.compiler.planner import plan_memory
     from mcu_mobilenet.firmware_build import check_model_fits
     from mcu_mobilenet.model.counting import network_costs
     from mcu_mobilenet.model.family import mobilenet_layers
-    from mcu_mobilenet.sweep.family_graph import family_graph
+    from mcu_mobilenet.sweep.prediction import plan_member, weights_bytes
 
-    classes = _data_classes(settings)
-    config = _config(point, settings, classes)
-    graph = family_graph(config)
-    layers = lower(graph)
-    plan = plan_memory(graph, layers)
+    board = load_board(settings.board)
+    config = _config(point, settings, _data_classes(settings))
+    member = plan_member(config, settings.backend, board)
     costs = network_costs(mobilenet_layers(config))
     point.macs = sum(cost.macs for cost in costs)
     point.params = sum(cost.params for cost in costs)
-    point.arena_bytes = plan.arena_bytes
-    point.weights_bytes = sum(layer.weight_bytes for layer in layers)
+    point.arena_bytes = member.plan.arena_bytes
+    point.scratch_bytes = member.scratch_bytes
+    point.weights_bytes = weights_bytes(member)
     try:
         check_model_fits(
-            load_board(settings.board), config.label, point.weights_bytes, point.arena_bytes
+            board, config.label, point.weights_bytes, point.arena_bytes, point.scratch_bytes
         )
     except UserError as error:
         point.status, point.stage, point.error = "no-fit", "fit", str(error)
-        # What the rejection rests on: the weights in flash, the arena and stack in RAM.
-        board = load_board(settings.board)
+        # What the rejection rests on: the weights in flash; arena, scratch and stack in RAM.
         point.flash_bytes = point.weights_bytes
-        point.ram_bytes = point.arena_bytes + board.stack_bytes
+        point.ram_bytes = point.arena_bytes + point.scratch_bytes + board.stack_bytes
         log(f"{point.label}: does not fit: {error}")
         return False
     return True
