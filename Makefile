@@ -37,7 +37,7 @@ demo: setup
 	$(VENV)/bin/mcu-mobilenet demo
 
 bench: setup
-	$(VENV)/bin/mcu-mobilenet bench-suite
+	$(VPY) -m mcu_mobilenet.benchmarks
 
 # CMSIS-NN for the cmsis-nn backend: downloads the pinned release into third_party/ and checks
 # its content hash (mcu_mobilenet/cmsis_nn.py). CMSIS_NN_PATH=<checkout> uses one you have.

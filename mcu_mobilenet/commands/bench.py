@@ -30,41 +30,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mcu_mobilenet.boards import load_board
     from mcu_mobilenet.errors import UserError
-    from mcu_mobilenet.harness.session import open_session
-    from mcu_mobilenet.tflm_arena import tflm_arena_bytes
-    from mcu_mobilenet.validation import random_inputs
+    from mcu_mobilenet.harness.benchmark import bench_on_board
 
     if not 1 <= args.runs <= 101:
         raise UserError(f"--runs must be 1 to 101, not {args.runs}")
     board = load_board(args.board)
-    with open_session(
-        args.model, board, args.port, resolve_backend(args.backend, board), args.timeout, args.flash
-    ) as session:
-        sample = random_inputs(session.built.input, 1, args.seed)[0]
-        reply = session.client.bench(sample.tobytes(), args.runs)
-        built = session.built
-    memory = built.firmware.memory
-    macs = built.compile_report["macs"]
-    median = board.ticks_to_time(reply.median_ticks)
-    report = {
-        "model": str(args.model),
-        "board": board.name,
-        "backend": built.compile_report["backend"],
-        "time_unit": board.time_unit,
-        "time_per_inference": median,
-        "time_min": board.ticks_to_time(reply.min_ticks),
-        "time_max": board.ticks_to_time(reply.max_ticks),
-        "runs": reply.runs,
-        "time_per_mac": round(median / macs, 3) if macs else None,
-        "macs": macs,
-        "flash_bytes": memory.flash_total,
-        "ram_bytes": memory.ram_total,
-        "arena_bytes": memory.ram_arena,
-        "scratch_bytes": built.compile_report["scratch_bytes"],
-        "stack_bytes_used": reply.stack_used,
-        "memory": memory.to_json(),
-        "tflm_arena_bytes": tflm_arena_bytes(args.model) if args.tflm else None,
-    }
+    report = bench_on_board(
+        args.model,
+        board,
+        resolve_backend(args.backend, board),
+        args.port,
+        args.timeout,
+        args.flash,
+        args.runs,
+        args.seed,
+        args.tflm,
+    )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 

@@ -298,19 +298,18 @@ def _quantize(folder: Path, model_path: Path, point: Point, settings: SweepSetti
 
 def _measure(tflite: Path, point: Point, settings: SweepSettings, port: str | None) -> None:
     from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.harness.session import open_session
-    from mcu_mobilenet.validation import random_inputs
+    from mcu_mobilenet.harness.benchmark import bench_on_board
 
-    board = load_board(settings.board)
-    with open_session(tflite, board, port, settings.backend) as session:
-        sample = random_inputs(session.built.input, 1, settings.seed)[0]
-        reply = session.client.bench(sample.tobytes(), BENCH_RUNS)
-        memory = session.built.firmware.memory
-        report = session.built.compile_report
-    point.time_per_inference = board.ticks_to_time(reply.median_ticks)
-    point.time_unit = board.time_unit
-    point.flash_bytes = memory.flash_total
-    point.ram_bytes = memory.ram_total
-    point.arena_bytes = report["arena_bytes"]
-    point.scratch_bytes = report["scratch_bytes"]
-    point.weights_bytes = report["weights_bytes"]
+    report = bench_on_board(
+        tflite,
+        load_board(settings.board),
+        settings.backend,
+        port,
+        runs=BENCH_RUNS,
+        seed=settings.seed,
+        tflm=False,
+    )
+    point.time_per_inference = report["time_per_inference"]
+    point.time_unit = report["time_unit"]
+    point.flash_bytes = report["flash_bytes"]
+    point.ram_bytes = report["ram_bytes"]
