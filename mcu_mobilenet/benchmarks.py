@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _memory_plan(results: dict) -> str:
     from mcu_mobilenet.compiler import analyze
-    from mcu_mobilenet.tflm_arena import tflm_arena_bytes
+    from mcu_mobilenet.oracle import tflm_arena_bytes
 
     log("memory plan of person_detect")
     compilation = analyze(PERSON_DETECT)

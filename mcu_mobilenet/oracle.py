@@ -7,6 +7,7 @@ caller alive. Inputs and outputs cross the boundary as .npy files in a temporary
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -45,11 +46,23 @@ def run_tflm_all_tensors(
             return {int(name[1:]): archive[name] for name in archive.files}
 
 
-def _run_worker(model_path: str | Path, tmp: str, mode: str) -> None:
+def tflm_arena_bytes(model_path: str | Path) -> int | None:
+    """The arena TFLM's reference interpreter allocates for the model (its recording
+    allocator's total, printed from C++); None if TFLM cannot run the model."""
+    with tempfile.TemporaryDirectory(prefix="mcu-oracle-") as tmp:
+        try:
+            result = _run_worker(model_path, tmp, "arena")
+        except OracleError:
+            return None
+    match = re.search(r"Arena allocation total (\d+) bytes", result.stdout + result.stderr)
+    return int(match.group(1)) if match else None
+
+
+def _run_worker(model_path: str | Path, tmp: str, mode: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "mcu_mobilenet.oracle", mode, str(model_path), tmp]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode == 0:
-        return
+        return result
     if result.returncode < 0:
         name = signal.Signals(-result.returncode).name
         raise OracleError(
@@ -64,6 +77,14 @@ def _run_worker(model_path: str | Path, tmp: str, mode: str) -> None:
 def _worker(mode: str, model_path: str, tmp: str) -> None:
     from tflite_micro.python.tflite_micro import runtime
 
+    if mode == "arena":  # the default arena size, as a TFLM user would see it
+        interpreter = runtime.Interpreter.from_file(model_path)
+        details = interpreter.get_input_details(0)
+        interpreter.set_input(np.zeros(details["shape"], dtype=details["dtype"]), 0)
+        interpreter.invoke()
+        sys.stdout.flush()
+        interpreter.print_allocations()
+        return
     inputs = np.load(Path(tmp) / "inputs.npy")
     config = (
         runtime.InterpreterConfig.kPreserveAllTensors

@@ -91,32 +91,27 @@ def image_input(path: Path, info: TensorInfo, pixel_format: str = "model") -> np
     the input's scale and zero point. raw: pixel bytes reinterpreted as int8 values (how
     TFLM's person detection example feeds its test images).
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from mcu_mobilenet.model.data import quantize_input, read_image, to_model_input
 
     if len(info.shape) != 4:
         raise UserError(f"--image needs a model with an NHWC image input, not {list(info.shape)}")
     _, height, width, channels = info.shape
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.BILINEAR)
-            pixels = np.asarray(image, dtype=np.uint8).reshape(height, width, channels)
+        pixels = read_image(path, height, width, channels)
     except FileNotFoundError:
         raise UserError(f"{path}: no such image") from None
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, OSError, ValueError) as error:
         raise UserError(f"{path}: not a readable image ({error})") from None
     if pixel_format == "raw":
         if info.dtype != "int8":
             raise UserError("--pixels raw needs a model with int8 input")
         return pixels.view(np.int8)
-    from mcu_mobilenet.model.data import to_model_input
-
     real = to_model_input(pixels)
     if info.dtype == "float32":
         return real
-    quantized = np.round(real / np.float32(info.scale)) + info.zero_point
-    return np.clip(quantized, -128, 127).astype(np.int8)
+    return quantize_input(real, info.scale, info.zero_point)
 
 
 def build_host_runner(result: CompileResult, build_dir: Path) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import load_person_image
+from model_fixtures import quantized_mobilenet  # noqa: F401 (a fixture, used by name)
 
 from mcu_mobilenet.compiler import analyze, compile_model
 from mcu_mobilenet.errors import UserError
@@ -30,6 +31,20 @@ def test_person_detect_is_bit_exact_and_classifies_like_tflm(person_detect, shar
     assert report.layers_compared == 31
     person, no_person = (sample["output"] for sample in report.outputs[-2:])
     assert person == [-113, 113] and no_person == [57, -57]  # as the models README states
+
+
+@pytest.mark.parametrize("alpha", [0.25, 0.5, 0.75, 1.0])
+def test_project_mobilenets_are_bit_exact(quantized_mobilenet, alpha):  # noqa: F811
+    model = quantized_mobilenet(alpha=alpha, resolution=32)
+    report = validate_on_host(model, inputs=5, seed=alpha_seed(alpha), per_layer=True)
+    assert report.passed and report.bit_exact == 5
+    assert report.layers_compared == 31  # conv, 13 x (depthwise, pointwise), mean, fc, softmax
+    plan = analyze(model).plan
+    assert plan.arena_bytes < plan.liveness_bound  # the overlaps pay on every width
+
+
+def alpha_seed(alpha: float) -> int:
+    return int(alpha * 100)
 
 
 def test_raw_pixels_are_the_readme_int8_values(shared_models):

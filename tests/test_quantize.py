@@ -250,7 +250,7 @@ def test_quantize_refuses_existing_outputs_unless_forced(odd_models, run_cli, tm
     code, _, err = run_cli(
         "quantize", odd_models / "two.keras", "-o", tmp_path / "other.tflite", "--data", "x"
     )
-    assert code == 2 and "other.tflite.json exists" in err
+    assert code == 2 and "other.tflite.json already exists" in err
 
 
 @pytest.mark.parametrize(
@@ -292,7 +292,7 @@ def test_evaluate_rejects_data_of_another_shape(quantized_mobilenet, run_cli, tm
 
 
 def test_atomic_outputs_leave_nothing_when_the_writer_fails(tmp_path):
-    from mcu_mobilenet.model.output_files import atomic_path
+    from mcu_mobilenet.io import atomic_path
 
     target = tmp_path / "model.tflite"
     with pytest.raises(RuntimeError), atomic_path(target) as temporary:

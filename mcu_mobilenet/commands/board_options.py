@@ -73,7 +73,8 @@ def resolve_backend(requested: str | None, board=None) -> str:
     return backend
 
 
-def add_input_arguments(parser: argparse.ArgumentParser, default_inputs: int) -> None:
+def add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    """--image FILE (repeatable) and how its pixels become the model's input."""
     from mcu_mobilenet.validation import PIXEL_FORMATS
 
     parser.add_argument("--image", type=Path, action="append", default=[], help="an image input")
@@ -84,6 +85,10 @@ def add_input_arguments(parser: argparse.ArgumentParser, default_inputs: int) ->
         help="model: pixels scaled to [-1, 1] as mcu-mobilenet trains, then quantized "
         "(default); raw: pixel bytes are int8 input values (TFLM's person-detection images)",
     )
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, default_inputs: int) -> None:
+    add_image_arguments(parser)
     parser.add_argument(
         "--inputs",
         type=int,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from mcu_mobilenet.commands.info import add_family_arguments, config_from_args
 from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.io import atomic_path, refuse_existing, report_path, write_json
 from mcu_mobilenet.model.counting import network_costs
 from mcu_mobilenet.model.data import DataSplit, load_data
 from mcu_mobilenet.model.family import MobileNetConfig, mobilenet_layers, parse_number
-from mcu_mobilenet.model.output_files import atomic_path, refuse_existing, report_path, write_json
 from mcu_mobilenet.model.tf_env import quiet_tensorflow
 from mcu_mobilenet.model.training import (
     EpochMetrics,

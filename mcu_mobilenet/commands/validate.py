@@ -7,8 +7,12 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
-from mcu_mobilenet.validation import PIXEL_FORMATS, ValidationReport
+from mcu_mobilenet.commands.board_options import (
+    add_backend_argument,
+    add_image_arguments,
+    resolve_backend,
+)
+from mcu_mobilenet.validation import ValidationReport
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,14 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--inputs", type=int, default=10, help="seeded random inputs (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
-    parser.add_argument("--image", type=Path, action="append", default=[], help="an image input")
-    parser.add_argument(
-        "--pixels",
-        choices=PIXEL_FORMATS,
-        default="model",
-        help="model: pixels scaled to [-1, 1] as mcu-mobilenet trains, then quantized "
-        "(default); raw: pixel bytes are int8 input values (TFLM's person-detection images)",
-    )
+    add_image_arguments(parser)
     parser.add_argument(
         "--per-layer",
         action="store_true",

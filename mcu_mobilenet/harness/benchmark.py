@@ -20,7 +20,7 @@ def bench_on_board(
 ) -> dict:
     """Builds, runs `runs` timed inferences of one seeded random input, and reads the ELF."""
     from mcu_mobilenet.harness.session import open_session
-    from mcu_mobilenet.tflm_arena import tflm_arena_bytes
+    from mcu_mobilenet.oracle import tflm_arena_bytes
     from mcu_mobilenet.validation import random_inputs
 
     with open_session(model_path, board, port, backend, timeout, flash) as session:

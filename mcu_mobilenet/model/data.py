@@ -73,6 +73,24 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / 127.5 - 1.0
 
 
+def quantize_input(real: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Real input values -> the int8 values of an input quantized with (scale, zero point)."""
+    quantized = np.round(real / np.float32(scale)) + zero_point
+    return np.clip(quantized, -128, 127).astype(np.int8)
+
+
+def read_image(path: Path, height: int, width: int, channels: int) -> np.ndarray:
+    """One image file as uint8 [height, width, channels]: converted to gray or RGB, resized.
+    Raises OSError or ValueError for an unreadable file."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("L" if channels == 1 else "RGB")
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
+        return np.asarray(image, dtype=np.uint8).reshape(height, width, channels)
+
+
 def load_data(
     spec: str,
     resolution: int,
@@ -144,7 +162,6 @@ def load_image_folder(folder: Path, resolution: int, channels: int, log: Log) ->
             f"--data {folder}: only one class ({class_folders[0].name}); a classifier needs "
             "at least two class subfolders"
         )
-    mode = "L" if channels == 1 else "RGB"
     images, labels, skipped = [], [], 0
     for label, class_folder in enumerate(class_folders):
         files = sorted(
@@ -153,16 +170,12 @@ def load_image_folder(folder: Path, resolution: int, channels: int, log: Log) ->
         read = 0
         for path in files:
             try:
-                with Image.open(path) as image:
-                    image = image.convert(mode).resize(
-                        (resolution, resolution), Image.Resampling.BILINEAR
-                    )
-                    pixels = np.asarray(image, dtype=np.uint8)
+                pixels = read_image(path, resolution, resolution, channels)
             except (OSError, ValueError, Image.DecompressionBombError) as error:
                 log(f"data: skipped unreadable image {path}: {error}")
                 skipped += 1
                 continue
-            images.append(pixels.reshape(resolution, resolution, channels))
+            images.append(pixels)
             labels.append(label)
             read += 1
             if len(images) % PROGRESS_EVERY == 0:

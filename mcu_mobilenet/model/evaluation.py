@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.model.data import ImageSet, Log, log_to_stderr, to_model_input
+from mcu_mobilenet.model.data import (
+    ImageSet,
+    Log,
+    log_to_stderr,
+    quantize_input,
+    to_model_input,
+)
 from mcu_mobilenet.model.loading import FloatModel
 from mcu_mobilenet.model.quantization import TfliteSummary
 from mcu_mobilenet.oracle import run_tflm
@@ -44,8 +50,7 @@ def tflite_inputs(summary: TfliteSummary, images: ImageSet) -> np.ndarray:
         return floats
     if summary.input_dtype != "int8":
         raise UserError(f"input type {summary.input_dtype} is not supported: int8 or float32")
-    quantized = np.round(floats / summary.input_scale) + summary.input_zero_point
-    return np.clip(quantized, -128, 127).astype(np.int8)
+    return quantize_input(floats, summary.input_scale, summary.input_zero_point)
 
 
 def tflite_accuracy(

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mcu_mobilenet.io import write_bytes_atomically
 from mcu_mobilenet.model import synthetic
 from mcu_mobilenet.model.data import DataSplit, ImageSet
 from mcu_mobilenet.model.family import MobileNetConfig
-from mcu_mobilenet.model.output_files import write_bytes
 
 QUICK_BATCH = 16
 QUICK_HELD_OUT = 16
@@ -47,7 +47,7 @@ def make_quantized_mobilenet(
     )
     content = quantize_int8(float_model, data.train.images[:QUICK_CALIBRATION])
     path = Path(path)
-    write_bytes(path, content)
+    write_bytes_atomically(path, content, force=True)
     return path
 
 

@@ -18,11 +18,13 @@ family's graph) are recorded as "no-fit" before any training.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -139,13 +141,14 @@ def run_point(
     folder = sweep_dir / "points" / point.label
     folder.mkdir(parents=True, exist_ok=True)
     stage = "fit"
+    data = functools.cache(lambda: _point_data(point, settings))  # only if a stage needs it
     try:
         fits = _predict_and_check_fit(point, settings)
         if fits:
             stage = "train"
-            model_path = _train(folder, point, settings)
+            model_path = _train(folder, point, settings, data)
             stage = "quantize"
-            tflite = _quantize(folder, model_path, point, settings)
+            tflite = _quantize(folder, model_path, point, settings, data)
             stage = "run"
             _measure(tflite, point, settings, port)
             point.status = "done"
@@ -214,10 +217,21 @@ def _data_classes(settings: SweepSettings) -> int:
     )
 
 
-def _train(folder: Path, point: Point, settings: SweepSettings) -> Path:
+def _point_data(point: Point, settings: SweepSettings):
     from mcu_mobilenet.model.data import load_data
+
+    return load_data(
+        settings.data,
+        point.resolution,
+        settings.channels,
+        settings.held_out,
+        log=lambda message: None,
+    )
+
+
+def _train(folder: Path, point: Point, settings: SweepSettings, data: Callable) -> Path:
+    from mcu_mobilenet.io import atomic_path
     from mcu_mobilenet.model.keras_builder import build_mobilenet
-    from mcu_mobilenet.model.output_files import atomic_path
     from mcu_mobilenet.model.tf_env import quiet_tensorflow
     from mcu_mobilenet.model.training import TrainSettings, seed_everything, train_classifier
 
@@ -229,14 +243,7 @@ def _train(folder: Path, point: Point, settings: SweepSettings) -> Path:
             log(f"{point.label}: reusing the trained model {model_path}")
             return model_path
     quiet_tensorflow()
-    data = load_data(
-        settings.data,
-        point.resolution,
-        settings.channels,
-        settings.held_out,
-        log=lambda message: None,
-    )
-    config = _config(point, settings, len(data.class_names))
+    config = _config(point, settings, len(data().class_names))
     seed_everything(settings.seed)
     model = build_mobilenet(config)
     train = TrainSettings(
@@ -244,7 +251,7 @@ def _train(folder: Path, point: Point, settings: SweepSettings) -> Path:
     )
     start = time.perf_counter()
     history = train_classifier(
-        model, data, train, log=lambda message: log(f"{point.label}: {message}")
+        model, data(), train, log=lambda message: log(f"{point.label}: {message}")
     )
     with atomic_path(model_path) as temporary:
         model.save(temporary)
@@ -257,11 +264,12 @@ def _train(folder: Path, point: Point, settings: SweepSettings) -> Path:
     return model_path
 
 
-def _quantize(folder: Path, model_path: Path, point: Point, settings: SweepSettings) -> Path:
-    from mcu_mobilenet.model.data import load_data
+def _quantize(
+    folder: Path, model_path: Path, point: Point, settings: SweepSettings, data: Callable
+) -> Path:
+    from mcu_mobilenet.io import atomic_path
     from mcu_mobilenet.model.evaluation import float_accuracy, tflite_accuracy
     from mcu_mobilenet.model.loading import load_float_model
-    from mcu_mobilenet.model.output_files import atomic_path
     from mcu_mobilenet.model.quantization import quantize_int8, summarize_tflite
 
     tflite, record_path = folder / "model.tflite", folder / "quantize.json"
@@ -272,20 +280,13 @@ def _quantize(folder: Path, model_path: Path, point: Point, settings: SweepSetti
             point.int8_accuracy = record["int8_accuracy"]
             return tflite
     model = load_float_model(model_path)
-    data = load_data(
-        settings.data,
-        point.resolution,
-        settings.channels,
-        settings.held_out,
-        log=lambda message: None,
-    )
-    content = quantize_int8(model, data.train.first(settings.calibration_samples).images)
+    content = quantize_int8(model, data().train.first(settings.calibration_samples).images)
     summary = summarize_tflite(content, str(tflite))
-    point.float_accuracy = float_accuracy(model, data.held_out).top1
+    point.float_accuracy = float_accuracy(model, data().held_out).top1
     with atomic_path(tflite) as temporary:
         temporary.write_bytes(content)
         point.int8_accuracy = tflite_accuracy(
-            temporary, summary, data.held_out, log=lambda message: None
+            temporary, summary, data().held_out, log=lambda message: None
         ).top1
     record = {
         "model_mtime": model_path.stat().st_mtime_ns,
