@@ -150,7 +150,6 @@ class Graph:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     description: str = ""
-    subgraph_count: int = 1
     consumers: dict[int, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

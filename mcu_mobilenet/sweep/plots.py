@@ -14,8 +14,6 @@ from pathlib import Path
 
 from mcu_mobilenet.sweep.results import Point, pareto_front
 
-PLOTS = ("accuracy_vs_macs", "accuracy_vs_time", "memory_vs_limits")
-
 
 def draw_plots(
     points: list[Point], out_dir: Path, board_flash: int | None = None, board_ram: int | None = None

@@ -15,14 +15,12 @@ from pathlib import Path
 
 from mcu_mobilenet.io import write_text_atomically
 
-STATUSES = ("done", "failed", "no-fit")
-
 
 @dataclass
 class Point:
     alpha: float
     resolution: int
-    status: str = "pending"  # one of STATUSES once the point has ended
+    status: str = "pending"  # "done", "failed" or "no-fit" once the point has ended
     stage: str = ""  # the stage that failed (train, quantize, compile, build, run)
     error: str = ""
     float_accuracy: float | None = None
