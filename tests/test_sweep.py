@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from model_fixtures import quantized_mobilenet  # noqa: F401 (a fixture, used by name)
 
 from mcu_mobilenet.sweep.results import load_points
 
@@ -196,3 +197,22 @@ def test_predicted_memory_matches_the_built_firmware(tmp_path):
     predicted_flash = weights_bytes(member) + overhead.flash_code_and_data
     assert abs(memory.flash_total - predicted_flash) <= 128  # the arrays' alignment padding
     assert memory.ram_total == member.plan.arena_bytes + overhead.ram_static + overhead.ram_stack
+
+
+def test_time_prediction_from_a_calibrated_cost_model(tmp_path, monkeypatch, quantized_mobilenet):  # noqa: F811
+    """The cost model, fitted to two MobileNets' per-layer times on the board, predicts a
+    third MobileNet's measured time."""
+    from mcu_mobilenet.boards import load_board
+    from mcu_mobilenet.compiler import analyze
+    from mcu_mobilenet.harness.benchmark import bench_on_board
+    from mcu_mobilenet.sweep.prediction import calibrated_cost_model
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    board = load_board("qemu-mps2-an386")
+    model = calibrated_cost_model(board, "portable")
+    assert model.time_unit == "instructions" and model.samples == 60
+    assert list(tmp_path.glob("mcu-mobilenet/cost-qemu-mps2-an386-portable-*.json"))
+    other = quantized_mobilenet(alpha=0.75, resolution=32)
+    predicted = model.predict(analyze(other).layers)
+    measured = bench_on_board(other, board, "portable", runs=1, tflm=False)
+    assert abs(predicted - measured["time_per_inference"]) <= 0.1 * measured["time_per_inference"]

@@ -1,10 +1,11 @@
 """Predicted time per inference of a MobileNet on a board, from per-layer measurements.
 
 The model is linear per kind of layer (standard convolution, depthwise, pointwise, and the
-rest): time = a_kind * mult-adds + b_kind * output elements, summed over the layers. The
-coefficients are fitted (least squares, non-negative) to per-layer times measured on the
-board with the PROFILE command, so the prediction speaks the board's own unit (emulated
-instructions or cycles) and reflects its backend's kernels.
+rest): time = a_kind * mult-adds + b_kind * output elements + c_kind * output elements on the
+image's edge (where windows are clipped, which kernels handle on a slower path), summed over
+the layers. The coefficients are fitted (least squares, non-negative) to per-layer times
+measured on the board with the PROFILE command, so the prediction speaks the board's own unit
+(emulated instructions or cycles) and reflects its backend's kernels.
 """
 
 from __future__ import annotations
@@ -27,13 +28,28 @@ def layer_kind(layer: Layer) -> str:
     return "other"
 
 
+FEATURES = 3  # per kind: mult-adds, output elements, output elements on the edge
+
+
 def layer_features(layer: Layer) -> np.ndarray:
-    """[mult-adds, output elements] placed in the columns of the layer's kind."""
-    features = np.zeros(2 * len(KINDS))
-    column = 2 * KINDS.index(layer_kind(layer))
+    """The layer's features, placed in the columns of its kind."""
+    features = np.zeros(FEATURES * len(KINDS))
+    column = FEATURES * KINDS.index(layer_kind(layer))
     features[column] = layer.macs
     features[column + 1] = layer.output.element_count
+    features[column + 2] = _edge_outputs(layer)
     return features
+
+
+def _edge_outputs(layer: Layer) -> int:
+    """Output elements whose window crosses the input's edge (0 for unpadded layers)."""
+    padding = layer.params.get("padding", (0, 0))
+    if padding == (0, 0) or len(layer.output.shape) != 4:
+        return 0
+    _, height, width, channels = layer.output.shape
+    inner_rows = max(height - 2, 0) if padding[0] else height
+    inner_cols = max(width - 2, 0) if padding[1] else width
+    return (height * width - inner_rows * inner_cols) * channels
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,11 @@ from mcu_mobilenet.paths import FIRMWARE_DIR, PROJECT_ROOT
 from mcu_mobilenet.sweep.cost_model import CostModel, fit_cost_model
 from mcu_mobilenet.sweep.family_graph import family_graph
 
-CALIBRATION_MODEL = dict(alpha=0.5, resolution=64, channels=3, classes=4)
+# Two MobileNets, one wide and small, one narrow and large, so the fit sees both regimes.
+CALIBRATION_MODELS = (
+    dict(alpha=1.0, resolution=32, channels=3, classes=4),
+    dict(alpha=0.25, resolution=96, channels=3, classes=4),
+)
 
 
 def plan_member(
@@ -84,26 +88,30 @@ def calibrated_cost_model(board: Board, backend: str, port: str | None = None) -
 
 def _measure_cost_model(board: Board, backend: str, port: str | None) -> CostModel:
     from mcu_mobilenet.compiler import analyze
+    from mcu_mobilenet.compiler.target import board_target
     from mcu_mobilenet.harness.session import open_session
     from mcu_mobilenet.model.quick import make_quantized_mobilenet
     from mcu_mobilenet.validation import random_inputs
 
-    print(
-        f"calibrating the time model on {board.name}: profiling a MobileNet "
-        f"(alpha {CALIBRATION_MODEL['alpha']}, {CALIBRATION_MODEL['resolution']}x"
-        f"{CALIBRATION_MODEL['resolution']})",
-        file=sys.stderr,
-    )
+    target = board_target(board) if backend == "cmsis-nn" else None
+    measurements = []
     with tempfile.TemporaryDirectory(prefix="mcu-calibrate-") as tmp:
-        tflite = make_quantized_mobilenet(
-            Path(tmp) / "calibration.tflite", steps=2, **CALIBRATION_MODEL
-        )
-        layers = analyze(tflite, backend).layers
-        with open_session(tflite, board, port, backend) as session:
-            sample = random_inputs(session.built.input, 1, 0)[0]
-            reply = session.client.profile(sample.tobytes())
-    times = [board.ticks_to_time(ticks) for ticks in reply.layer_ticks]
-    return fit_cost_model(list(zip(layers, times, strict=True)), board.time_unit)
+        for number, settings in enumerate(CALIBRATION_MODELS):
+            print(
+                f"calibrating the time model on {board.name}: profiling MobileNet alpha "
+                f"{settings['alpha']}, {settings['resolution']}x{settings['resolution']}",
+                file=sys.stderr,
+            )
+            tflite = make_quantized_mobilenet(
+                Path(tmp) / f"calibration{number}.tflite", steps=2, **settings
+            )
+            layers = analyze(tflite, backend, target).layers
+            with open_session(tflite, board, port, backend) as session:
+                sample = random_inputs(session.built.input, 1, 0)[0]
+                reply = session.client.profile(sample.tobytes())
+            times = [board.ticks_to_time(ticks) for ticks in reply.layer_ticks]
+            measurements += list(zip(layers, times, strict=True))
+    return fit_cost_model(measurements, board.time_unit)
 
 
 def _cache_dir() -> Path:
@@ -112,15 +120,14 @@ def _cache_dir() -> Path:
 
 
 def _kernels_hash() -> str:
-    """Changes whenever the tool, the compiler or any kernel or harness source changes."""
+    """Changes whenever the tool, the compiler, the cost model or any kernel or harness source
+    changes."""
     digest = hashlib.sha256(__version__.encode())
-    for folder in (
-        FIRMWARE_DIR,
-        PROJECT_ROOT / "mcu_mobilenet" / "compiler",
-        PROJECT_ROOT / "codegen",
-    ):
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
-                digest.update(path.read_bytes())
+    folders = (FIRMWARE_DIR, PROJECT_ROOT / "codegen", PROJECT_ROOT / "mcu_mobilenet" / "compiler")
+    files = [path for folder in folders for path in folder.rglob("*")]
+    files.append(PROJECT_ROOT / "mcu_mobilenet" / "sweep" / "cost_model.py")
+    for path in sorted(files):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
