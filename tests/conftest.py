@@ -11,14 +11,14 @@ from mcu_mobilenet.paths import PROJECT_ROOT
 SHARED_MODELS = PROJECT_ROOT.parent / "shared" / "models"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_models() -> Path:
     if not (SHARED_MODELS / "person_detect.tflite").is_file():
         pytest.skip(f"reference models not found at {SHARED_MODELS} (a user's clone)")
     return SHARED_MODELS
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def person_detect(shared_models) -> Path:
     return shared_models / "person_detect.tflite"
 

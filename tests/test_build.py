@@ -10,9 +10,8 @@ import pytest
 from mcu_mobilenet.boards import list_boards, load_board
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.firmware_build import ModelSources, build_firmware
-from mcu_mobilenet.paths import BOARDS_DIR, PROJECT_ROOT
+from mcu_mobilenet.paths import BOARDS_DIR
 
-SHARED_MODELS = PROJECT_ROOT.parent / "shared" / "models"
 BOARDS = list_boards()
 
 pytestmark = pytest.mark.skipif(
@@ -21,14 +20,12 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
+def compiled(tmp_path_factory, person_detect):
     """person_detect compiled once: (sources, compiler report)."""
     from mcu_mobilenet.compiler import compile_model
 
-    if not (SHARED_MODELS / "person_detect.tflite").is_file():
-        pytest.skip(f"reference models not found at {SHARED_MODELS} (a user's clone)")
     folder = tmp_path_factory.mktemp("compiled")
-    result = compile_model(SHARED_MODELS / "person_detect.tflite", folder, "model", force=True)
+    result = compile_model(person_detect, folder, "model", force=True)
     sources = ModelSources(tuple(result.sources), tuple(result.include_dirs), result.prefix)
     return sources, result.report()
 
@@ -56,10 +53,10 @@ def test_every_board_builds_person_detect(board, compiled, tmp_path):
     assert not re.search(r"\b(malloc|_sbrk|printf)\b", symbols)
 
 
-def test_build_command_prints_the_memory_split_and_refuses_to_overwrite(run_cli, tmp_path):
-    if not (SHARED_MODELS / "person_detect.tflite").is_file():
-        pytest.skip(f"reference models not found at {SHARED_MODELS}")
-    model, output = SHARED_MODELS / "person_detect.tflite", tmp_path / "out"
+def test_build_command_prints_the_memory_split_and_refuses_to_overwrite(
+    run_cli, tmp_path, person_detect
+):
+    model, output = person_detect, tmp_path / "out"
     code, out, _ = run_cli("build", model, "--board", "qemu-netduinoplus2", "-o", output, "--json")
     assert code == 0
     report = json.loads(out)
@@ -93,11 +90,11 @@ def _small_board(tmp_path, flash: int, ram: int, linker_flash: int | None = None
         (4 << 20, 32 * 1024, r"need [\d,]+ bytes of RAM, the board has 32,768"),
     ],
 )
-def test_a_model_too_big_for_the_board_is_one_line(run_cli, tmp_path, flash, ram, message):
-    if not (SHARED_MODELS / "person_detect.tflite").is_file():
-        pytest.skip(f"reference models not found at {SHARED_MODELS}")
+def test_a_model_too_big_for_the_board_is_one_line(
+    run_cli, tmp_path, flash, ram, message, person_detect
+):
     board = _small_board(tmp_path, flash, ram)
-    model = SHARED_MODELS / "person_detect.tflite"
+    model = person_detect
     args = ("--board", board, "--backend", "portable", "-o", tmp_path / "out")
     code, _, err = run_cli("build", model, *args)
     assert code == 2

@@ -25,10 +25,8 @@ from mcu_mobilenet import cmsis_nn
 from mcu_mobilenet.compiler import analyze, compile_model
 from mcu_mobilenet.compiler.target import ANY_CORTEX_M, HOST, board_target
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.paths import PROJECT_ROOT
 from mcu_mobilenet.validation import build_host_runner, run_host_runner, validate_on_host
 
-SHARED_MODELS = PROJECT_ROOT.parent / "shared" / "models"
 QEMU_BOARDS = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps3-an547"]  # M4, M7, M55
 PORTABLE_KERNELS = {"mm_mean_hw_s8", "mm_quantize_f32_s8", "mm_dequantize_s8_f32"}
 
@@ -48,13 +46,6 @@ def cmsis_nn_root() -> Path:
 def qemu() -> None:
     if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("qemu-system-arm or arm-none-eabi-gcc not installed")
-
-
-@pytest.fixture
-def person_detect_path() -> Path:
-    if not (SHARED_MODELS / "person_detect.tflite").is_file():
-        pytest.skip(f"reference models not found at {SHARED_MODELS} (a user's clone)")
-    return SHARED_MODELS / "person_detect.tflite"
 
 
 @pytest.fixture
@@ -336,10 +327,10 @@ def test_kernel_zoo_is_bit_exact_on_the_host(cmsis_nn_root, zoo):
     _assert_bit_exact_on_host(zoo)
 
 
-def test_person_detect_is_bit_exact_on_the_host(cmsis_nn_root, person_detect_path):
-    images = [SHARED_MODELS / "person.bmp", SHARED_MODELS / "no_person.bmp"]
+def test_person_detect_is_bit_exact_on_the_host(cmsis_nn_root, person_detect, shared_models):
+    images = [shared_models / "person.bmp", shared_models / "no_person.bmp"]
     report = validate_on_host(
-        person_detect_path, 3, images, per_layer=True, pixel_format="raw", backend="cmsis-nn"
+        person_detect, 3, images, per_layer=True, pixel_format="raw", backend="cmsis-nn"
     )
     assert report.passed and report.bit_exact == 5
     assert report.layers_compared == 31
@@ -362,9 +353,11 @@ def _assert_bit_exact_on_board(model: Path, board: str, images=(), **options):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("board", QEMU_BOARDS)
-def test_person_detect_is_bit_exact_on_the_board(cmsis_nn_root, qemu, person_detect_path, board):
-    images = [SHARED_MODELS / "person.bmp", SHARED_MODELS / "no_person.bmp"]
-    report = _assert_bit_exact_on_board(person_detect_path, board, images, pixel_format="raw")
+def test_person_detect_is_bit_exact_on_the_board(
+    cmsis_nn_root, qemu, person_detect, shared_models, board
+):
+    images = [shared_models / "person.bmp", shared_models / "no_person.bmp"]
+    report = _assert_bit_exact_on_board(person_detect, board, images, pixel_format="raw")
     assert [sample["output"] for sample in report.outputs[3:]] == [[-113, 113], [57, -57]]
 
 
@@ -409,9 +402,9 @@ def test_scratch_is_exactly_what_cmsis_nn_asks_for_on_helium(cmsis_nn_root, qemu
 
 
 @pytest.mark.slow
-def test_bench_json_names_the_backend(cmsis_nn_root, qemu, run_cli, person_detect_path):
+def test_bench_json_names_the_backend(cmsis_nn_root, qemu, run_cli, person_detect):
     code, out, err = run_cli(
-        "bench", person_detect_path, "--board", "qemu-mps3-an547", "--backend", "cmsis-nn",
+        "bench", person_detect, "--board", "qemu-mps3-an547", "--backend", "cmsis-nn",
         "--runs", "1", "--json", "--no-tflm",
     )  # fmt: skip
     assert code == 0, err
@@ -423,7 +416,7 @@ def test_bench_json_names_the_backend(cmsis_nn_root, qemu, run_cli, person_detec
 
 
 def test_a_board_too_small_for_arena_and_scratch_is_refused_early(
-    cmsis_nn_root, run_cli, person_detect_path, tmp_path
+    cmsis_nn_root, run_cli, person_detect, tmp_path
 ):
     """The early fit check counts the scratch: arena and stack fit this RAM, the scratch not."""
     from mcu_mobilenet.paths import BOARDS_DIR
@@ -436,6 +429,6 @@ def test_a_board_too_small_for_arena_and_scratch_is_refused_early(
     assert board_toml != toml
     (board / "board.toml").write_text(board_toml)
     args = ("--board", board, "--backend", "cmsis-nn", "-o", tmp_path / "out")
-    code, _, err = run_cli("build", person_detect_path, *args)
+    code, _, err = run_cli("build", person_detect, *args)
     assert code == 2 and err.count("\n") == 1
     assert "its arena (55,296 bytes), its scratch (4,464)" in err

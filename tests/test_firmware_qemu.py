@@ -15,9 +15,7 @@ from mcu_mobilenet.boards import list_boards, load_board
 from mcu_mobilenet.firmware_build import ModelSources, build_firmware
 from mcu_mobilenet.harness import protocol
 from mcu_mobilenet.harness.emulators import EmulatorDied, run_qemu
-from mcu_mobilenet.paths import PROJECT_ROOT
 
-SHARED_MODELS = PROJECT_ROOT.parent / "shared" / "models"
 QEMU_BOARDS = [board.name for board in list_boards() if board.emulator == "qemu"]
 PERSON_OUTPUT = [-113, 113]  # TFLM's output for person.bmp (../shared/models/README.md)
 
@@ -28,26 +26,21 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def models() -> Path:
-    if not (SHARED_MODELS / "person_detect.tflite").is_file():
-        pytest.skip(f"reference models not found at {SHARED_MODELS} (a user's clone)")
-    return SHARED_MODELS
-
-
-@pytest.fixture(scope="module")
-def person_image(models) -> bytes:
+def person_image(shared_models) -> bytes:
     from PIL import Image
 
-    return np.asarray(Image.open(models / "person.bmp")).tobytes()
+    return np.asarray(Image.open(shared_models / "person.bmp")).tobytes()
 
 
 @pytest.fixture(scope="module")
-def person_firmware(models, tmp_path_factory):
+def person_firmware(shared_models, tmp_path_factory):
     """Builds person_detect's firmware for a board once per module."""
     from mcu_mobilenet.compiler import compile_model
 
     root = tmp_path_factory.mktemp("person-firmware")
-    result = compile_model(models / "person_detect.tflite", root / "model", "model", force=True)
+    result = compile_model(
+        shared_models / "person_detect.tflite", root / "model", "model", force=True
+    )
     sources = ModelSources(tuple(result.sources), tuple(result.include_dirs), result.prefix)
     built = {}
 
@@ -214,12 +207,16 @@ def test_systick_conversion_counts_a_known_loop_exactly(board_name, person_firmw
 
 @pytest.mark.slow
 @pytest.mark.parametrize("board_name", QEMU_BOARDS)
-def test_person_detect_is_bit_exact_on_every_qemu_board(board_name, models):
+def test_person_detect_is_bit_exact_on_every_qemu_board(board_name, shared_models):
     from mcu_mobilenet.harness.board_validate import validate_on_board
 
-    images = [models / "person.bmp", models / "no_person.bmp"]
+    images = [shared_models / "person.bmp", shared_models / "no_person.bmp"]
     report = validate_on_board(
-        models / "person_detect.tflite", board_name, inputs=1, images=images, pixel_format="raw"
+        shared_models / "person_detect.tflite",
+        board_name,
+        inputs=1,
+        images=images,
+        pixel_format="raw",
     )
     assert report.passed, report.mismatches
     assert report.bit_exact == 3
@@ -273,11 +270,11 @@ def test_a_project_mobilenet_is_bit_exact_on_every_qemu_board(tmp_path):
         assert report.bit_exact == 3
 
 
-def test_bench_json_has_the_documented_integer_keys(run_cli, models):
+def test_bench_json_has_the_documented_integer_keys(run_cli, shared_models):
     import json
 
     code, out, _ = run_cli(
-        "bench", models / "person_detect.tflite", "--runs", "3", "--json", "--no-tflm"
+        "bench", shared_models / "person_detect.tflite", "--runs", "3", "--json", "--no-tflm"
     )
     assert code == 0
     report = json.loads(out)
@@ -288,18 +285,18 @@ def test_bench_json_has_the_documented_integer_keys(run_cli, models):
     assert report["flash_bytes"] > report["memory"]["flash_weights"] > 200_000
 
 
-def test_run_and_profile_commands_classify_the_shared_images(run_cli, models):
+def test_run_and_profile_commands_classify_the_shared_images(run_cli, shared_models):
     import json
 
-    images = ["--image", models / "person.bmp", "--image", models / "no_person.bmp"]
+    images = ["--image", shared_models / "person.bmp", "--image", shared_models / "no_person.bmp"]
     code, out, _ = run_cli(
-        "run", models / "person_detect.tflite", *images, "--pixels", "raw", "--json"
+        "run", shared_models / "person_detect.tflite", *images, "--pixels", "raw", "--json"
     )
     assert code == 0
     assert [r["top_class"] for r in json.loads(out)["results"]] == [1, 0]
     code, out, _ = run_cli(
-        "profile", models / "person_detect.tflite", "--board", "qemu-mps3-an547",
-        "--image", models / "person.bmp", "--pixels", "raw",
+        "profile", shared_models / "person_detect.tflite", "--board", "qemu-mps3-an547",
+        "--image", shared_models / "person.bmp", "--pixels", "raw",
     )  # fmt: skip
     assert code == 0
     assert "DEPTHWISE_CONV_2D" in out and "SOFTMAX" in out and "instructions" in out

@@ -104,15 +104,23 @@ def run_qemu(board: Board, elf: Path, timeout_seconds: float) -> Iterator[Harnes
         process = _Process(f"QEMU ({board.name})", qemu_command(board, elf, port))
         try:
             connection = _accept(listener, process)
-            transport = SocketTransport(connection, f"QEMU {board.name} UART")
-            try:
-                client = HarnessClient(transport, process.check_alive, timeout_seconds)
+            with _client(connection, process, f"QEMU {board.name} UART", timeout_seconds) as client:
                 client.wait_ready()
                 yield client
-            finally:
-                transport.close()
         finally:
             process.end()
+
+
+@contextmanager
+def _client(
+    connection: socket.socket, process: _Process, name: str, timeout_seconds: float
+) -> Iterator[HarnessClient]:
+    """The harness client over an emulator's UART socket; a dead emulator is reported."""
+    transport = SocketTransport(connection, name)
+    try:
+        yield HarnessClient(transport, process.check_alive, timeout_seconds)
+    finally:
+        transport.close()
 
 
 def _accept(listener: socket.socket, process: _Process) -> socket.socket:
@@ -146,13 +154,10 @@ def run_renode(board: Board, elf: Path, timeout_seconds: float) -> Iterator[Harn
         process = _Process(f"Renode ({board.name})", [RENODE, "--disable-xwt", str(wrapper)])
         try:
             connection = _connect(port, process)
-            transport = SocketTransport(connection, f"Renode {board.name} UART")
-            try:
-                client = HarnessClient(transport, process.check_alive, timeout_seconds)
+            name = f"Renode {board.name} UART"
+            with _client(connection, process, name, timeout_seconds) as client:
                 client.synchronise()
                 yield client
-            finally:
-                transport.close()
         finally:
             process.end()
 
