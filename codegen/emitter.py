@@ -32,6 +32,14 @@ from mcu_mobilenet.io import write_bytes_atomically, write_text_atomically
 from mcu_mobilenet.paths import FIRMWARE_DIR
 
 KERNELS_DIR = FIRMWARE_DIR / "kernels"
+NATIVE_KERNELS_DIR = KERNELS_DIR / "native"
+NATIVE_HEADERS = ("mm_native.h", "mm_native_simd.h")
+# The native kernels' sources; the 2x2 matrix core serves the pointwise, conv and FC kernels.
+NATIVE_SOURCES = {
+    "mm_native_pointwise_s8": ("mm_native_pointwise_s8.c", "mm_native_gemm_pair_s8.c"),
+    "mm_native_conv_s8": ("mm_native_conv_s8.c", "mm_native_gemm_pair_s8.c"),
+    "mm_native_depthwise_3x3_s8": ("mm_native_depthwise_3x3_s8.c",),
+}
 KERNEL_FAMILIES = {
     "mm_conv2d_s8": "mm_conv",
     "mm_conv2d_1x1_s8": "mm_conv",
@@ -81,6 +89,7 @@ def output_paths(out_dir: Path, prefix: str, layers: list[Layer]) -> list[Path]:
     kernel_files = [*COMMON_KERNEL_HEADERS]
     for family in _portable_families(layers):
         kernel_files += [f"{family}.h", f"{family}.c"]
+    kernel_files += _native_files(layers)
     return [
         out_dir / f"{prefix}_model.h",
         out_dir / f"{prefix}_model.c",
@@ -97,6 +106,16 @@ def _portable_families(layers: list[Layer]) -> list[str]:
             if not layer.alias and layer.library == "portable"
         }
     )
+
+
+def _native_files(layers: list[Layer]) -> list[str]:
+    sources = sorted({name for l in layers if l.library == "native" for name in NATIVE_SOURCES[l.kernel]})
+    return [*NATIVE_HEADERS, *sources] if sources else []
+
+
+def _kernel_source(name: str) -> Path:
+    native = NATIVE_KERNELS_DIR / name
+    return native if native.is_file() else KERNELS_DIR / name
 
 
 def _library_copies(out_dir: Path, library: LibraryFiles | None) -> dict[Path, Path]:
@@ -141,7 +160,7 @@ def emit(
         paths[2]: environment.get_template("weights.c.j2").render(context),
     }
     for path in paths[3:]:
-        texts[path] = (KERNELS_DIR / path.name).read_text()
+        texts[path] = _kernel_source(path.name).read_text()
     for path, text in texts.items():
         write_text_atomically(path, text, force=True)  # existing files were checked above
     for path, source in copies.items():
@@ -277,6 +296,7 @@ def _template_context(graph: ir.Graph, layers: list[Layer], plan: Plan, prefix: 
         arena_alloc=max(plan.arena_bytes, 1),
         scratch_bytes=max((layer.scratch_bytes for layer in layers), default=0),
         cmsis_nn_layers=[view for view in views if view.library == "cmsis-nn"],
+        native_layers=[view for view in views if view.library == "native"],
         cmsis_nn_context=any(view.p.get("shared_context") for view in views),
         weights_bytes=sum(layer.weight_bytes for layer in layers),
         layer_count=len(layers),

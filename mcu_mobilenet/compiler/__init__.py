@@ -18,7 +18,7 @@ from mcu_mobilenet.compiler.target import ANY_CORTEX_M, Target
 from mcu_mobilenet.compiler.tflite_reader import read_tflite
 from mcu_mobilenet.errors import UserError
 
-BACKENDS = ("portable", "cmsis-nn")
+BACKENDS = ("portable", "cmsis-nn", "native")
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,11 @@ def compile_graph(
 
         target = target or ANY_CORTEX_M
         layers, library = retarget(graph, layers, target, root)
+    elif backend == "native":
+        from mcu_mobilenet.compiler.backends import native
+
+        layers = native.retarget(graph, layers)
+        target = None
     else:
         target = None
     plan = plan_memory(graph, layers)
