@@ -12,28 +12,29 @@
 
 enum { TAP_WORDS = 5 };
 
-/* One input column of a window: rows 0 and 1 as a pair, row 2 alone. */
+/* The input rows of one output row's windows: `top` is the byte offset of the row the
+ * window's first row reads, and rows 1 and 2 are read `second` and `third` bytes after it.
+ * A window row outside the image reads an inside row through zero weights. */
 typedef struct {
-    int32_t pair;
-    int32_t bottom;
-} column_t;
-
-/* Which input rows a window row reads, as byte offsets from the image; a row outside the
- * image reads an inside row (through a zero weight). */
-typedef struct {
-    int32_t offset[3];
+    int32_t top;
+    int32_t second;
+    int32_t third;
     int inside[3];
 } window_rows_t;
 
 static window_rows_t window_rows(const mm_native_window *w, int32_t out_y) {
     window_rows_t rows;
+    int32_t offset[3];
     const int32_t row_bytes = w->in_w * w->in_c, y0 = out_y * w->stride_h - w->pad_top;
     for (int32_t k = 0; k < 3; ++k) {
         const int32_t y = y0 + k;
         const int32_t clamped = y < 0 ? 0 : (y >= w->in_h ? w->in_h - 1 : y);
         rows.inside[k] = y == clamped;
-        rows.offset[k] = clamped * row_bytes;
+        offset[k] = clamped * row_bytes;
     }
+    rows.top = offset[0];
+    rows.second = offset[1] - offset[0];
+    rows.third = offset[2] - offset[0];
     return rows;
 }
 
@@ -65,129 +66,177 @@ static int32_t mask_rows(const window_rows_t *rows, const int32_t *taps, int32_t
     return bias + outside_sum * zero_point;
 }
 
-/* The window's contribution of column k (0, 1, 2) of the channel's filter words. */
-static inline int32_t add_column(int32_t acc, column_t column, const int32_t w[TAP_WORDS],
-                                 int32_t k) {
-    acc = mm_smlad(column.pair, w[k], acc);
-    if (k == 0) {
-        return mm_smlabb(column.bottom, w[3], acc);
-    }
-    if (k == 1) {
-        return mm_smlabt(column.bottom, w[3], acc);
-    }
-    return mm_smlabb(column.bottom, w[4], acc);
+/* One channel's constants for a row, held in locals so the loops keep them in registers. */
+typedef struct {
+    int32_t w0, w1, w2, w3, w4; /* the five filter words, rows outside the image zeroed */
+    int32_t bias;
+    int32_t multiplier, rounding, shift;
+} channel_row_t;
+
+static MM_ALWAYS_INLINE channel_row_t channel_row(const window_rows_t *rows,
+                                                  const mm_native_channel *channel,
+                                                  const int32_t *taps, int32_t zero_point) {
+    channel_row_t k;
+    int32_t f[TAP_WORDS];
+    const int all_inside = rows->inside[0] && rows->inside[1] && rows->inside[2];
+    k.bias = all_inside ? channel->bias : mask_rows(rows, taps, channel->bias, zero_point, f);
+    const int32_t *words = all_inside ? taps : f;
+    k.w0 = words[0];
+    k.w1 = words[1];
+    k.w2 = words[2];
+    k.w3 = words[3];
+    k.w4 = words[4];
+    k.multiplier = channel->multiplier;
+    k.rounding = channel->rounding;
+    k.shift = channel->shift;
+    return k;
 }
 
-static inline column_t load_column(const int8_t *top, const window_rows_t *rows) {
+static MM_ALWAYS_INLINE int8_t finish(int32_t acc, const channel_row_t *k,
+                                      const mm_native_output *output,
+                                      mm_native_output_mode mode) {
+    int32_t value = mm_smmlar(acc, k->multiplier, k->rounding);
+    if (mode == MM_NATIVE_OUTPUT_SATURATE) {
+        return (int8_t)mm_ssat8(value >> k->shift);
+    }
+    value = (value + (acc >> 31)) >> k->shift;
+    value = value < output->act_min ? output->act_min : value;
+    return (int8_t)(value > output->act_max ? output->act_max : value);
+}
+
+/* One input column of a window: rows 0 and 1 as a pair, row 2 alone. */
+typedef struct {
+    int32_t pair;
+    int32_t bottom;
+} column_t;
+
+static MM_ALWAYS_INLINE column_t load_column(const int8_t *top, int32_t second, int32_t third) {
     column_t column;
-    column.pair = mm_pack_pair(top[rows->offset[0]], top[rows->offset[1]]);
-    column.bottom = top[rows->offset[2]];
+    column.pair = mm_pack_pair(top[0], top[second]);
+    column.bottom = top[third];
     return column;
 }
 
-/* Column x of channel c's input, or the zero point outside the image. */
-static inline column_t column_at(const mm_native_window *w, const int8_t *image,
-                                 const window_rows_t *rows, int32_t x, int32_t zero_pair) {
+/* Column x of the channel (`image` points at its value in the window's first row), or the
+ * zero point outside the image. */
+static MM_ALWAYS_INLINE column_t column_at(const mm_native_window *w, const int8_t *image,
+                                           const window_rows_t *rows, int32_t x,
+                                           int32_t zero_pair) {
     if (x < 0 || x >= w->in_w) {
         const column_t outside = {zero_pair, w->input_zero_point};
         return outside;
     }
-    return load_column(image + x * w->in_c, rows);
+    return load_column(image + x * w->in_c, rows->second, rows->third);
+}
+
+/* The window's sum with column k (0, 1, 2) of the filter added. */
+static MM_ALWAYS_INLINE int32_t add0(int32_t acc, column_t c, const channel_row_t *k) {
+    return mm_smlabb(c.bottom, k->w3, mm_smlad(c.pair, k->w0, acc));
+}
+
+static MM_ALWAYS_INLINE int32_t add1(int32_t acc, column_t c, const channel_row_t *k) {
+    return mm_smlabt(c.bottom, k->w3, mm_smlad(c.pair, k->w1, acc));
+}
+
+static MM_ALWAYS_INLINE int32_t add2(int32_t acc, column_t c, const channel_row_t *k) {
+    return mm_smlabb(c.bottom, k->w4, mm_smlad(c.pair, k->w2, acc));
 }
 
 /* One output row of one channel, channel multiplier 1, horizontal stride 1: every column is
  * loaded once and added to the three windows that hold it. `image` points at the channel's
- * first input value, `out` at its first output value in the row. */
-static inline void row_stride_1(const mm_native_window *w, const mm_native_output *output,
-                                const mm_native_channel *channel, const int32_t *taps,
-                                const window_rows_t *rows, const int8_t *image, int8_t *out,
-                                int32_t out_step) {
-    int32_t f[TAP_WORDS];
-    const int32_t bias = mask_rows(rows, taps, channel->bias, w->input_zero_point, f);
+ * value in the window's first input row, `out` at its first output value in the row. */
+static MM_ALWAYS_INLINE void row_stride_1(const mm_native_window *w,
+                                          const mm_native_output *output,
+                                          mm_native_output_mode mode, const channel_row_t *k,
+                                          const window_rows_t *rows, const int8_t *image,
+                                          int8_t *out, int32_t out_step) {
     const int32_t zero_pair = mm_pack_pair(w->input_zero_point, w->input_zero_point);
-    const int32_t first = -w->pad_left, out_w = w->out_w;
+    const int32_t first = -w->pad_left, out_w = w->out_w, step = w->in_c;
+    const int32_t second = rows->second, third = rows->third;
     /* a: the window of output x, b: of x + 1; column first + x + 2 completes a. */
-    int32_t a = add_column(bias, column_at(w, image, rows, first, zero_pair), f, 0);
-    int32_t b = bias;
+    int32_t a = add0(k->bias, column_at(w, image, rows, first, zero_pair), k);
     column_t column = column_at(w, image, rows, first + 1, zero_pair);
-    a = add_column(a, column, f, 1);
-    b = add_column(b, column, f, 0);
+    a = add1(a, column, k);
+    int32_t b = add0(k->bias, column, k);
     int32_t x = 0;
-    /* Columns inside the image, three outputs per turn so no accumulator is copied. */
     const int32_t inside_end = w->in_w - 2 - first; /* outputs whose last column is inside */
     const int32_t fast_end = inside_end < out_w ? inside_end : out_w;
-    const int8_t *top = fast_end >= 3 ? image + (first + 2) * w->in_c : image;
-    for (; x + 3 <= fast_end; x += 3) {
-        int32_t c;
-        column = load_column(top, rows);
-        top += w->in_c;
-        out[0] = mm_native_requantize(add_column(a, column, f, 2), channel, output);
-        b = add_column(b, column, f, 1);
-        c = add_column(bias, column, f, 0);
-        column = load_column(top, rows);
-        top += w->in_c;
-        out[out_step] = mm_native_requantize(add_column(b, column, f, 2), channel, output);
-        c = add_column(c, column, f, 1);
-        a = add_column(bias, column, f, 0);
-        column = load_column(top, rows);
-        top += w->in_c;
-        out[2 * out_step] = mm_native_requantize(add_column(c, column, f, 2), channel, output);
-        a = add_column(a, column, f, 1);
-        b = add_column(bias, column, f, 0);
-        out += 3 * out_step;
+    if (fast_end >= 3) {
+        /* Columns inside the image, three outputs per turn so no accumulator is copied. */
+        const int8_t *top = image + (first + 2) * step;
+        for (; x + 3 <= fast_end; x += 3) {
+            int32_t c;
+            column = load_column(top, second, third);
+            out[0] = finish(add2(a, column, k), k, output, mode);
+            b = add1(b, column, k);
+            c = add0(k->bias, column, k);
+            column = load_column(top + step, second, third);
+            out[out_step] = finish(add2(b, column, k), k, output, mode);
+            c = add1(c, column, k);
+            a = add0(k->bias, column, k);
+            column = load_column(top + 2 * step, second, third);
+            out[2 * out_step] = finish(add2(c, column, k), k, output, mode);
+            a = add1(a, column, k);
+            b = add0(k->bias, column, k);
+            top += 3 * step;
+            out += 3 * out_step;
+        }
     }
     for (; x < out_w; ++x, out += out_step) {
         column = column_at(w, image, rows, first + x + 2, zero_pair);
-        *out = mm_native_requantize(add_column(a, column, f, 2), channel, output);
-        a = add_column(b, column, f, 1);
-        b = add_column(bias, column, f, 0);
+        *out = finish(add2(a, column, k), k, output, mode);
+        a = add1(b, column, k);
+        b = add0(k->bias, column, k);
     }
 }
 
 /* Likewise with horizontal stride 2: two new columns per output, the second shared with the
  * next window. */
-static inline void row_stride_2(const mm_native_window *w, const mm_native_output *output,
-                                const mm_native_channel *channel, const int32_t *taps,
-                                const window_rows_t *rows, const int8_t *image, int8_t *out,
-                                int32_t out_step) {
-    int32_t f[TAP_WORDS];
-    const int32_t bias = mask_rows(rows, taps, channel->bias, w->input_zero_point, f);
+static MM_ALWAYS_INLINE void row_stride_2(const mm_native_window *w,
+                                          const mm_native_output *output,
+                                          mm_native_output_mode mode, const channel_row_t *k,
+                                          const window_rows_t *rows, const int8_t *image,
+                                          int8_t *out, int32_t out_step) {
     const int32_t zero_pair = mm_pack_pair(w->input_zero_point, w->input_zero_point);
-    const int32_t first = -w->pad_left, out_w = w->out_w;
-    int32_t a = add_column(bias, column_at(w, image, rows, first, zero_pair), f, 0);
+    const int32_t first = -w->pad_left, out_w = w->out_w, step = w->in_c;
+    const int32_t second = rows->second, third = rows->third;
+    int32_t a = add0(k->bias, column_at(w, image, rows, first, zero_pair), k);
     int32_t x = 0;
     const int32_t inside_end = (w->in_w - 2 - first + 1) / 2; /* 2x + first + 2 < in_w */
     const int32_t fast_end = inside_end < out_w ? inside_end : out_w;
-    const int8_t *top = fast_end >= 2 ? image + (first + 1) * w->in_c : image;
-    const int32_t step = w->in_c;
-    for (; x + 2 <= fast_end; x += 2) {
-        int32_t b;
-        a = add_column(a, load_column(top, rows), f, 1);
-        column_t shared = load_column(top + step, rows);
-        out[0] = mm_native_requantize(add_column(a, shared, f, 2), channel, output);
-        b = add_column(bias, shared, f, 0);
-        b = add_column(b, load_column(top + 2 * step, rows), f, 1);
-        shared = load_column(top + 3 * step, rows);
-        out[out_step] = mm_native_requantize(add_column(b, shared, f, 2), channel, output);
-        a = add_column(bias, shared, f, 0);
-        top += 4 * step;
-        out += 2 * out_step;
+    if (fast_end >= 2) {
+        const int8_t *top = image + (first + 1) * step;
+        for (; x + 2 <= fast_end; x += 2) {
+            int32_t b;
+            a = add1(a, load_column(top, second, third), k);
+            column_t shared = load_column(top + step, second, third);
+            out[0] = finish(add2(a, shared, k), k, output, mode);
+            b = add0(k->bias, shared, k);
+            b = add1(b, load_column(top + 2 * step, second, third), k);
+            shared = load_column(top + 3 * step, second, third);
+            out[out_step] = finish(add2(b, shared, k), k, output, mode);
+            a = add0(k->bias, shared, k);
+            top += 4 * step;
+            out += 2 * out_step;
+        }
     }
     for (; x < out_w; ++x, out += out_step) {
         const int32_t left = first + 2 * x;
-        a = add_column(a, column_at(w, image, rows, left + 1, zero_pair), f, 1);
+        a = add1(a, column_at(w, image, rows, left + 1, zero_pair), k);
         const column_t shared = column_at(w, image, rows, left + 2, zero_pair);
-        *out = mm_native_requantize(add_column(a, shared, f, 2), channel, output);
-        a = add_column(bias, shared, f, 0);
+        *out = finish(add2(a, shared, k), k, output, mode);
+        a = add0(k->bias, shared, k);
     }
 }
 
 /* Channel multiplier above 1: the window's nine values are packed once per input channel and
  * used for each of its output channels. */
-static inline void pixel_multiplier(const mm_native_window *w, const mm_native_output *output,
-                                    const mm_native_channel *channels, const int32_t *taps,
-                                    int32_t multiplier, const int8_t *image, int32_t out_y,
-                                    int8_t *out) {
+static MM_ALWAYS_INLINE void pixel_multiplier(const mm_native_window *w,
+                                              const mm_native_output *output,
+                                              mm_native_output_mode mode,
+                                              const mm_native_channel *channels,
+                                              const int32_t *taps, int32_t multiplier,
+                                              const int8_t *image, int32_t out_y, int8_t *out) {
     const int32_t in_c = w->in_c, zero = w->input_zero_point, row = w->in_w * in_c;
     const int32_t y0 = out_y * w->stride_h - w->pad_top;
     for (int32_t out_x = 0; out_x < w->out_w; ++out_x) {
@@ -218,29 +267,34 @@ static inline void pixel_multiplier(const mm_native_window *w, const mm_native_o
                 acc = mm_smlad(p2, f[2], acc);
                 acc = mm_smlad(p3, f[3], acc);
                 acc = mm_smlabb(last, f[4], acc);
-                *out = mm_native_requantize(acc, channel, output);
+                const channel_row_t k = {0, 0, 0, 0, 0, 0, channel->multiplier,
+                                         channel->rounding, channel->shift};
+                *out = finish(acc, &k, output, mode);
             }
         }
     }
 }
 
-static MM_ALWAYS_INLINE void depthwise(const mm_native_output *output, const mm_native_channel *channels,
-                             const mm_native_window *w, int32_t multiplier, const int8_t *input,
-                             const int32_t *taps, int8_t *out) {
+static MM_ALWAYS_INLINE void depthwise(const mm_native_output *output,
+                                       mm_native_output_mode mode,
+                                       const mm_native_channel *channels,
+                                       const mm_native_window *w, int32_t multiplier,
+                                       const int8_t *input, const int32_t *taps, int8_t *out) {
     const int32_t out_c = w->in_c * multiplier, out_row = w->out_w * out_c;
     for (int32_t out_y = 0; out_y < w->out_h; ++out_y, out += out_row) {
         if (multiplier != 1) {
-            pixel_multiplier(w, output, channels, taps, multiplier, input, out_y, out);
+            pixel_multiplier(w, output, mode, channels, taps, multiplier, input, out_y, out);
             continue;
         }
         const window_rows_t rows = window_rows(w, out_y);
+        const int8_t *image = input + rows.top;
         for (int32_t c = 0; c < out_c; ++c) {
+            const channel_row_t k =
+                channel_row(&rows, &channels[c], taps + TAP_WORDS * c, w->input_zero_point);
             if (w->stride_w == 1) {
-                row_stride_1(w, output, &channels[c], taps + TAP_WORDS * c, &rows, input + c,
-                             out + c, out_c);
+                row_stride_1(w, output, mode, &k, &rows, image + c, out + c, out_c);
             } else {
-                row_stride_2(w, output, &channels[c], taps + TAP_WORDS * c, &rows, input + c,
-                             out + c, out_c);
+                row_stride_2(w, output, mode, &k, &rows, image + c, out + c, out_c);
             }
         }
     }
@@ -251,11 +305,10 @@ void mm_native_depthwise_3x3_s8(const mm_native_output *output,
                                 int32_t depth_multiplier, const int8_t *input,
                                 const int32_t *taps, int8_t *out) {
     if (output->mode == MM_NATIVE_OUTPUT_SATURATE) {
-        const mm_native_output saturate = {output->act_min, output->act_max,
-                                           MM_NATIVE_OUTPUT_SATURATE};
-        depthwise(&saturate, channels, window, depth_multiplier, input, taps, out);
+        depthwise(output, MM_NATIVE_OUTPUT_SATURATE, channels, window, depth_multiplier, input,
+                  taps, out);
     } else {
-        const mm_native_output clamp = {output->act_min, output->act_max, MM_NATIVE_OUTPUT_CLAMP};
-        depthwise(&clamp, channels, window, depth_multiplier, input, taps, out);
+        depthwise(output, MM_NATIVE_OUTPUT_CLAMP, channels, window, depth_multiplier, input, taps,
+                  out);
     }
 }
