@@ -109,7 +109,8 @@ def _portable_families(layers: list[Layer]) -> list[str]:
 
 
 def _native_files(layers: list[Layer]) -> list[str]:
-    sources = sorted({name for l in layers if l.library == "native" for name in NATIVE_SOURCES[l.kernel]})
+    native = [layer for layer in layers if layer.library == "native"]
+    sources = sorted({name for layer in native for name in NATIVE_SOURCES[layer.kernel]})
     return [*NATIVE_HEADERS, *sources] if sources else []
 
 

@@ -173,9 +173,8 @@ def _fully_connected(graph: ir.Graph, op: ir.Operator, layer: Layer) -> Layer | 
         act_max=p["act_max"],
         mode=mode,
     )
-    return _native_layer(
-        layer, "mm_native_pointwise_s8", constants, params, [], GEMM_SCRATCH_BYTES_PER_GROUP * groups
-    )
+    scratch = GEMM_SCRATCH_BYTES_PER_GROUP * groups
+    return _native_layer(layer, "mm_native_pointwise_s8", constants, params, [], scratch)
 
 
 def _window(p: dict, kernel_h: int, kernel_w: int) -> dict:
@@ -217,9 +216,8 @@ def _conv(graph: ir.Graph, op: ir.Operator, layer: Layer) -> Layer | None:
     )
     x = layer.inputs[0]
     stream = _window_stream(x.shape, layer.output.shape, p["stride"], p["padding"], out_c, 2)
-    return _native_layer(
-        layer, "mm_native_conv_s8", constants, params, [stream], CONV_SCRATCH_BYTES_PER_GROUP * groups
-    )
+    scratch = CONV_SCRATCH_BYTES_PER_GROUP * groups
+    return _native_layer(layer, "mm_native_conv_s8", constants, params, [stream], scratch)
 
 
 def _depthwise(graph: ir.Graph, op: ir.Operator, layer: Layer) -> Layer | None:
@@ -269,4 +267,3 @@ _RETARGETERS: dict[str, Callable[[ir.Graph, ir.Operator, Layer], Layer | None]] 
     "mm_depthwise_conv2d_s8": _depthwise,
     "mm_fully_connected_s8": _fully_connected,
 }
-
