@@ -40,10 +40,10 @@ bench: setup
 	$(VPY) -m mcu_mobilenet.benchmarks
 
 # CMSIS-NN for the cmsis-nn backend: downloads the pinned release into third_party/ and checks
-# its content hash (mcu_mobilenet/cmsis_nn.py). CMSIS_NN_PATH=<checkout> uses one you have.
+# its content hash (mcu_mobilenet/cmsis_nn_release.py). CMSIS_NN_PATH=<checkout> uses one you have.
 .PHONY: cmsis-nn
 cmsis-nn: venv
-	$(VPY) -m mcu_mobilenet.cmsis_nn fetch
+	$(VPY) -m mcu_mobilenet.cmsis_nn_release fetch
 
 lint: setup
 	$(VENV)/bin/ruff check mcu_mobilenet codegen tests

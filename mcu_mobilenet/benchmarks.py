@@ -102,12 +102,12 @@ def _default_board(results: dict) -> str:
 
 
 def _boards_and_backends(results: dict, boards: tuple[str, ...]) -> str:
-    from mcu_mobilenet import cmsis_nn
+    from mcu_mobilenet import cmsis_nn_release
     from mcu_mobilenet.boards import load_board
     from mcu_mobilenet.harness.benchmark import bench_on_board
     from mcu_mobilenet.model.quick import make_quantized_mobilenet
 
-    backends = ["portable"] + (["cmsis-nn"] if cmsis_nn.locate() else [])
+    backends = ["portable"] + (["cmsis-nn"] if cmsis_nn_release.locate() else [])
     with tempfile.TemporaryDirectory(prefix="mcu-bench-") as tmp:
         log("training the project MobileNet for the board comparison")
         mobilenet = make_quantized_mobilenet(Path(tmp) / "mobilenet_0.25_96.tflite", **MOBILENET)
@@ -137,7 +137,7 @@ def _boards_and_backends(results: dict, boards: tuple[str, ...]) -> str:
     note = (
         ""
         if len(backends) > 1
-        else (f"\n   (cmsis-nn not measured: CMSIS-NN not found; {cmsis_nn.HOW_TO_GET})")
+        else (f"\n   (cmsis-nn not measured: CMSIS-NN not found; {cmsis_nn_release.HOW_TO_GET})")
     )
     table = format_table(
         ["board", "model", "backend", "instructions", "per MAC", "RAM B", "flash B"],

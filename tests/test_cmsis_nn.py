@@ -21,7 +21,7 @@ import pytest
 import tflite_builders as build
 from model_fixtures import quantized_mobilenet  # noqa: F401 (a fixture, used by name)
 
-from mcu_mobilenet import cmsis_nn
+from mcu_mobilenet import cmsis_nn_release
 from mcu_mobilenet.compiler import analyze, compile_model
 from mcu_mobilenet.compiler.target import ANY_CORTEX_M, HOST, board_target
 from mcu_mobilenet.errors import UserError
@@ -33,7 +33,7 @@ PORTABLE_KERNELS = {"mm_mean_hw_s8", "mm_quantize_f32_s8", "mm_dequantize_s8_f32
 
 @pytest.fixture(scope="module")
 def cmsis_nn_root() -> Path:
-    root = cmsis_nn.locate()
+    root = cmsis_nn_release.locate()
     if root is None:
         reason = "CMSIS-NN not available: set CMSIS_NN_PATH or run `make cmsis-nn`"
         if os.environ.get("MCU_REQUIRE_CMSIS_NN") == "1":
@@ -51,8 +51,8 @@ def qemu() -> None:
 @pytest.fixture
 def no_cmsis_nn(monkeypatch, tmp_path):
     """An environment without CMSIS-NN: no CMSIS_NN_PATH, no third_party/ copy."""
-    monkeypatch.delenv(cmsis_nn.ENVIRONMENT_VARIABLE, raising=False)
-    monkeypatch.setattr(cmsis_nn, "THIRD_PARTY_DIR", tmp_path / "no-third-party")
+    monkeypatch.delenv(cmsis_nn_release.ENVIRONMENT_VARIABLE, raising=False)
+    monkeypatch.setattr(cmsis_nn_release, "THIRD_PARTY_DIR", tmp_path / "no-third-party")
 
 
 def kernel_zoo(rng: np.random.Generator):
@@ -149,11 +149,11 @@ def _copy_sources(root: Path, destination: Path) -> Path:
 
 def test_content_hash_accepts_the_release_and_rejects_a_modified_tree(cmsis_nn_root, tmp_path):
     tree = _copy_sources(cmsis_nn_root, tmp_path / "copy")
-    cmsis_nn.verify(tree)
+    cmsis_nn_release.verify(tree)
     source = tree / "Source" / "SoftmaxFunctions" / "arm_softmax_s8.c"
     source.write_bytes(source.read_bytes().replace(b"diff_min", b"diff_max", 1))
     with pytest.raises(UserError, match=r"is not CMSIS-NN v7\.0\.0: its sources differ"):
-        cmsis_nn.verify(tree)
+        cmsis_nn_release.verify(tree)
 
 
 def test_a_modified_cmsis_nn_path_is_refused_at_build_time(
@@ -161,7 +161,7 @@ def test_a_modified_cmsis_nn_path_is_refused_at_build_time(
 ):
     tree = _copy_sources(cmsis_nn_root, tmp_path / "copy")
     (tree / "Source" / "extra.c").write_text("int extra;\n")
-    monkeypatch.setenv(cmsis_nn.ENVIRONMENT_VARIABLE, str(tree))
+    monkeypatch.setenv(cmsis_nn_release.ENVIRONMENT_VARIABLE, str(tree))
     model = Path(__file__).parent / "data" / "tiny.tflite"
     code, _, err = run_cli("compile", model, "-o", tmp_path / "out", "--backend", "cmsis-nn")
     assert code == 2 and err.count("\n") == 1
@@ -177,13 +177,13 @@ def _release_tarball(tree: Path, path: Path) -> str:
 def test_fetch_installs_a_verified_release_and_refuses_a_wrong_one(cmsis_nn_root, tmp_path):
     """`make cmsis-nn` runs fetch; here the release comes from a file:// URL, not GitHub."""
     good = _release_tarball(_copy_sources(cmsis_nn_root, tmp_path / "good"), tmp_path / "g.tgz")
-    installed = cmsis_nn.fetch(tmp_path / "third_party" / "CMSIS-NN", good)
-    cmsis_nn.verify(installed)
+    installed = cmsis_nn_release.fetch(tmp_path / "third_party" / "CMSIS-NN", good)
+    cmsis_nn_release.verify(installed)
     bad_tree = _copy_sources(cmsis_nn_root, tmp_path / "bad")
     (bad_tree / "Include" / "arm_nn_types.h").write_text("/* not the release */\n")
     bad = _release_tarball(bad_tree, tmp_path / "b.tgz")
     with pytest.raises(UserError, match="is not CMSIS-NN v7.0.0"):
-        cmsis_nn.fetch(tmp_path / "elsewhere" / "CMSIS-NN", bad)
+        cmsis_nn_release.fetch(tmp_path / "elsewhere" / "CMSIS-NN", bad)
     assert not (tmp_path / "elsewhere" / "CMSIS-NN").exists()
     assert not list((tmp_path / "elsewhere").glob(".cmsis-nn-*")), "a temporary was left"
 

@@ -55,13 +55,13 @@ def resolve_backend(requested: str | None, board=None) -> str:
         return requested
     if board is None:
         return "portable"
-    from mcu_mobilenet import cmsis_nn
+    from mcu_mobilenet import cmsis_nn_release
 
     if not board.cpu.lower().startswith("cortex-m"):
         backend, reason = "portable", f"{board.name}'s {board.cpu} is not a Cortex-M"
-    elif (root := cmsis_nn.locate()) is None:
+    elif (root := cmsis_nn_release.locate()) is None:
         backend = "portable"
-        reason = f"CMSIS-NN not found; for the cmsis-nn backend, {cmsis_nn.HOW_TO_GET}"
+        reason = f"CMSIS-NN not found; for the cmsis-nn backend, {cmsis_nn_release.HOW_TO_GET}"
     else:
         backend = "cmsis-nn"
         reason = f"{board.name} is a {board.cpu} and CMSIS-NN is at {root}"

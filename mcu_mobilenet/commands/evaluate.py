@@ -9,8 +9,8 @@ from pathlib import Path
 from mcu_mobilenet.model.data import load_data
 from mcu_mobilenet.model.evaluation import float_accuracy, tflite_accuracy
 from mcu_mobilenet.model.family import parse_number
+from mcu_mobilenet.model.int8_conversion import summarize_tflite
 from mcu_mobilenet.model.loading import load_float_model, model_format
-from mcu_mobilenet.model.quantization import summarize_tflite
 from mcu_mobilenet.model.tf_env import quiet_tensorflow
 
 

@@ -11,8 +11,8 @@ from mcu_mobilenet.io import atomic_path, refuse_existing, report_path, write_js
 from mcu_mobilenet.model.data import load_data, log_to_stderr
 from mcu_mobilenet.model.evaluation import check_classes, float_accuracy, tflite_accuracy
 from mcu_mobilenet.model.family import parse_number
+from mcu_mobilenet.model.int8_conversion import quantize_int8, summarize_tflite
 from mcu_mobilenet.model.loading import load_float_model
-from mcu_mobilenet.model.quantization import quantize_int8, summarize_tflite
 from mcu_mobilenet.model.tf_env import quiet_tensorflow
 
 DEFAULT_CALIBRATION_SAMPLES = 200

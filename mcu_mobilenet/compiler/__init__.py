@@ -158,9 +158,9 @@ def _require_backend(backend: str) -> Path | None:
         raise UserError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     if backend != "cmsis-nn":
         return None
-    from mcu_mobilenet import cmsis_nn
+    from mcu_mobilenet import cmsis_nn_release
 
-    return cmsis_nn.require()
+    return cmsis_nn_release.require()
 
 
 def compile_model(

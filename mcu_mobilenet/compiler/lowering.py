@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mcu_mobilenet.compiler import fixed_point as q
 from mcu_mobilenet.compiler import ir
-from mcu_mobilenet.compiler import quantization as q
 from mcu_mobilenet.errors import UserError
 
 SUPPORTED_OPS = (

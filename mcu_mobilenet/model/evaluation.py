@@ -16,8 +16,8 @@ from mcu_mobilenet.model.data import (
     quantize_input,
     to_model_input,
 )
+from mcu_mobilenet.model.int8_conversion import TfliteSummary
 from mcu_mobilenet.model.loading import FloatModel
-from mcu_mobilenet.model.quantization import TfliteSummary
 from mcu_mobilenet.oracle import run_tflm
 
 TFLM_CHUNK = 250  # images per child process run: progress, and bounded temporary files

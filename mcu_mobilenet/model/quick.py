@@ -29,9 +29,9 @@ def make_quantized_mobilenet(
     seed: int = 0,
 ) -> Path:
     """Writes an int8 .tflite of MobileNetV1(alpha, resolution, channels, classes) to `path`."""
+    from mcu_mobilenet.model.int8_conversion import quantize_int8
     from mcu_mobilenet.model.keras_builder import build_mobilenet
     from mcu_mobilenet.model.loading import FloatModel
-    from mcu_mobilenet.model.quantization import quantize_int8
     from mcu_mobilenet.model.tf_env import quiet_tensorflow
     from mcu_mobilenet.model.training import TrainSettings, seed_everything, train_classifier
 

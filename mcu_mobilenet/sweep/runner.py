@@ -269,8 +269,8 @@ def _quantize(
 ) -> Path:
     from mcu_mobilenet.io import atomic_path
     from mcu_mobilenet.model.evaluation import float_accuracy, tflite_accuracy
+    from mcu_mobilenet.model.int8_conversion import quantize_int8, summarize_tflite
     from mcu_mobilenet.model.loading import load_float_model
-    from mcu_mobilenet.model.quantization import quantize_int8, summarize_tflite
 
     tflite, record_path = folder / "model.tflite", folder / "quantize.json"
     if tflite.is_file() and record_path.is_file():

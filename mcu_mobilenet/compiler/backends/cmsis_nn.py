@@ -12,7 +12,7 @@ every argument computed here from the IR, following the conventions of TFLM's CM
 - depthwise filters in TFLite's own [1, H, W, C_OUT] layout, convolution filters in
   [C_OUT, H, W, C_IN], fully connected filters in [C_OUT, DEPTH];
 - per-channel multipliers and shifts exactly as the portable kernels get them
-  (`quantization.py` reproduces TFLM's host-side arithmetic).
+  (`fixed_point.py` reproduces TFLM's host-side arithmetic).
 
 MEAN, QUANTIZE and DEQUANTIZE stay on the portable kernels (CMSIS-NN has no int8 MEAN, and the
 others touch float32); RESHAPE and SQUEEZE stay aliases. CMSIS-NN's kernels do not promise the
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mcu_mobilenet.cmsis_nn import VERSION
+from mcu_mobilenet.cmsis_nn_release import VERSION
+from mcu_mobilenet.compiler import fixed_point as q
 from mcu_mobilenet.compiler import ir
-from mcu_mobilenet.compiler import quantization as q
 from mcu_mobilenet.compiler.backends.cmsis_nn_buffers import BufferQuery, buffer_sizes
 from mcu_mobilenet.compiler.backends.cmsis_nn_library import LibraryFiles, cmsis_nn_files
 from mcu_mobilenet.compiler.lowering import ConstArray, Layer, LoweringError

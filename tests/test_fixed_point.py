@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from mcu_mobilenet.compiler import quantization as q
+from mcu_mobilenet.compiler import fixed_point as q
 from mcu_mobilenet.errors import UserError
 
 
