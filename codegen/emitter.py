@@ -24,9 +24,9 @@ import numpy as np
 from mcu_mobilenet import __version__
 from mcu_mobilenet.compiler import ir
 from mcu_mobilenet.compiler.backends.cmsis_nn_library import LibraryFiles
+from mcu_mobilenet.compiler.compilation import Compilation
 from mcu_mobilenet.compiler.lowering import ConstArray, Layer
 from mcu_mobilenet.compiler.planner import Plan
-from mcu_mobilenet.compiler.target import Target
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.io import write_bytes_atomically, write_text_atomically
 from mcu_mobilenet.paths import FIRMWARE_DIR
@@ -108,16 +108,13 @@ def _library_copies(out_dir: Path, library: LibraryFiles | None) -> dict[Path, P
 
 
 def emit(
-    graph: ir.Graph,
-    layers: list[Layer],
-    plan: Plan,
-    out_dir: str | Path,
-    prefix: str,
-    force: bool = False,
-    library: LibraryFiles | None = None,
-    target: Target | None = None,
+    compilation: Compilation, out_dir: str | Path, prefix: str, force: bool = False
 ) -> EmittedFiles:
+    """Writes the compilation's sources, and the kernel and library files they need, into
+    out_dir."""
     check_prefix(prefix)
+    graph, layers, plan = compilation.graph, compilation.layers, compilation.plan
+    library, target = compilation.library, compilation.target
     out_dir = Path(out_dir)
     paths = output_paths(out_dir, prefix, layers)
     copies = _library_copies(out_dir, library)

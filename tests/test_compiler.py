@@ -13,9 +13,10 @@ import pytest
 from conftest import load_person_image
 from model_fixtures import quantized_mobilenet  # noqa: F401 (a fixture, used by name)
 
-from mcu_mobilenet.compiler import analyze, compile_model
+from mcu_mobilenet.compiler.compilation import analyze
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.validation import validate_on_host
+from mcu_mobilenet.workflow.compile import compile_model
+from mcu_mobilenet.workflow.validation import validate_on_host
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden"
@@ -48,8 +49,8 @@ def alpha_seed(alpha: float) -> int:
 
 
 def test_raw_pixels_are_the_readme_int8_values(shared_models):
-    from mcu_mobilenet.compiler import TensorInfo
-    from mcu_mobilenet.validation import image_input
+    from mcu_mobilenet.compiler.compilation import TensorInfo
+    from mcu_mobilenet.workflow.inputs import image_input
 
     info = TensorInfo((1, 96, 96, 1), "int8", 2 / 255, -1)
     ours = image_input(shared_models / "person.bmp", info, "raw")

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from mcu_mobilenet.boards import list_boards, load_board
-from mcu_mobilenet.firmware_build import ModelSources, build_firmware
 from mcu_mobilenet.harness import protocol
 from mcu_mobilenet.harness.emulators import EmulatorDied, run_qemu
+from mcu_mobilenet.workflow.firmware import ModelSources, build_firmware
 
 QEMU_BOARDS = [board.name for board in list_boards() if board.emulator == "qemu"]
 PERSON_OUTPUT = [-113, 113]  # TFLM's output for person.bmp (../shared/models/README.md)
@@ -35,7 +35,7 @@ def person_image(shared_models) -> bytes:
 @pytest.fixture(scope="module")
 def person_firmware(shared_models, tmp_path_factory):
     """Builds person_detect's firmware for a board once per module."""
-    from mcu_mobilenet.compiler import compile_model
+    from mcu_mobilenet.workflow.compile import compile_model
 
     root = tmp_path_factory.mktemp("person-firmware")
     result = compile_model(
@@ -208,7 +208,7 @@ def test_systick_conversion_counts_a_known_loop_exactly(board_name, person_firmw
 @pytest.mark.slow
 @pytest.mark.parametrize("board_name", QEMU_BOARDS)
 def test_person_detect_is_bit_exact_on_every_qemu_board(board_name, shared_models):
-    from mcu_mobilenet.harness.board_validate import validate_on_board
+    from mcu_mobilenet.workflow.validation import validate_on_board
 
     images = [shared_models / "person.bmp", shared_models / "no_person.bmp"]
     report = validate_on_board(
@@ -261,7 +261,7 @@ def _project_mobilenet(folder: Path) -> Path:
 @pytest.mark.slow
 def test_a_project_mobilenet_is_bit_exact_on_every_qemu_board(tmp_path):
     """One test for all boards, so the model is converted once."""
-    from mcu_mobilenet.harness.board_validate import validate_on_board
+    from mcu_mobilenet.workflow.validation import validate_on_board
 
     model = _project_mobilenet(tmp_path)
     for board_name in QEMU_BOARDS:

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mcu_mobilenet.boards import load_board
     from mcu_mobilenet.errors import UserError
-    from mcu_mobilenet.harness.benchmark import bench_on_board
+    from mcu_mobilenet.workflow.benchmark import bench_on_board
 
     if not 1 <= args.runs <= 101:
         raise UserError(f"--runs must be 1 to 101, not {args.runs}")

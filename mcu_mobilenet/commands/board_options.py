@@ -75,7 +75,7 @@ def resolve_backend(requested: str | None, board=None) -> str:
 
 def add_image_arguments(parser: argparse.ArgumentParser) -> None:
     """--image FILE (repeatable) and how its pixels become the model's input."""
-    from mcu_mobilenet.validation import PIXEL_FORMATS
+    from mcu_mobilenet.workflow.inputs import PIXEL_FORMATS
 
     parser.add_argument("--image", type=Path, action="append", default=[], help="an image input")
     parser.add_argument(
@@ -100,7 +100,7 @@ def add_input_arguments(parser: argparse.ArgumentParser, default_inputs: int) ->
 
 def collect_inputs(args: argparse.Namespace, input_info, default_inputs: int):
     """The inputs the user asked for, as (names, array [N, ...])."""
-    from mcu_mobilenet.validation import make_samples
+    from mcu_mobilenet.workflow.inputs import make_samples
 
     count = args.inputs if args.inputs is not None else (0 if args.image else default_inputs)
     samples, names = make_samples(input_info, count, args.image, args.seed, args.pixels)

@@ -32,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.firmware_build import build_for_model
     from mcu_mobilenet.io import refuse_existing
+    from mcu_mobilenet.workflow.firmware import build_for_model
 
     board = load_board(args.board)
     output = args.output.resolve()

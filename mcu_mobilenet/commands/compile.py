@@ -40,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.compiler import compile_model
     from mcu_mobilenet.io import write_text_atomically
+    from mcu_mobilenet.workflow.compile import compile_model
 
     board = target = None
     if args.board is not None:

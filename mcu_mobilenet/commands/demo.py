@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
     from mcu_mobilenet.boards import load_board
     from mcu_mobilenet.commands.board_options import resolve_backend
     from mcu_mobilenet.errors import UserError
-    from mcu_mobilenet.harness.board_validate import validate_on_board
     from mcu_mobilenet.sweep.plots import draw_plots
     from mcu_mobilenet.sweep.results import point_label
     from mcu_mobilenet.sweep.runner import SweepSettings, log, run_sweep
+    from mcu_mobilenet.workflow.validation import validate_on_board
 
     board = load_board(args.board)
     if board.emulator == "none":

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.harness.session import open_session
+    from mcu_mobilenet.workflow.session import open_session
 
     board = load_board(args.board)
     results = []

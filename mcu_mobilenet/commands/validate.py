@@ -12,7 +12,7 @@ from mcu_mobilenet.commands.board_options import (
     add_image_arguments,
     resolve_backend,
 )
-from mcu_mobilenet.validation import ValidationReport
+from mcu_mobilenet.workflow.validation import ValidationReport
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.board is None:
         if args.port:
             raise UserError("--port needs --board (the board behind the port)")
-        from mcu_mobilenet.validation import validate_on_host
+        from mcu_mobilenet.workflow.validation import validate_on_host
 
         report = validate_on_host(
             args.model,
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         if args.per_layer:
             raise UserError("--per-layer runs on the host; on a board, `profile` times layers")
         from mcu_mobilenet.boards import load_board
-        from mcu_mobilenet.harness.board_validate import validate_on_board
+        from mcu_mobilenet.workflow.validation import validate_on_board
 
         board = load_board(args.board)
         report = validate_on_board(

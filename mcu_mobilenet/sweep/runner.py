@@ -175,10 +175,10 @@ def _predict_and_check_fit(point: Point, settings: SweepSettings) -> bool:
     """Exact arena, scratch, weights and mult-adds from the family's graph compiled for the
     board; False if it cannot fit."""
     from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.firmware_build import check_model_fits
     from mcu_mobilenet.model.counting import network_costs
     from mcu_mobilenet.model.family import mobilenet_layers
     from mcu_mobilenet.sweep.prediction import plan_member, weights_bytes
+    from mcu_mobilenet.workflow.firmware import check_model_fits
 
     board = load_board(settings.board)
     config = _config(point, settings, _data_classes(settings))
@@ -299,7 +299,7 @@ def _quantize(
 
 def _measure(tflite: Path, point: Point, settings: SweepSettings, port: str | None) -> None:
     from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.harness.benchmark import bench_on_board
+    from mcu_mobilenet.workflow.benchmark import bench_on_board
 
     report = bench_on_board(
         tflite,

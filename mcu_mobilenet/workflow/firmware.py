@@ -232,8 +232,8 @@ def build_for_model(
     model_path: str | Path, board: Board, build_dir: Path, backend: str = "portable"
 ) -> ModelFirmware:
     """Compiles the model into build_dir/model, then builds build_dir/firmware.elf."""
-    from mcu_mobilenet.compiler import compile_model
     from mcu_mobilenet.compiler.target import board_target
+    from mcu_mobilenet.workflow.compile import compile_model
 
     model_name = Path(model_path).name
     target = board_target(board) if backend == "cmsis-nn" else None

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from mcu_mobilenet.boards import Board
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.firmware_build import ModelFirmware, build_for_model
 from mcu_mobilenet.harness.client import HarnessClient
 from mcu_mobilenet.harness.emulators import run_qemu, run_renode
-from mcu_mobilenet.harness.flashing import flash_firmware
 from mcu_mobilenet.harness.transport import SerialTransport
+from mcu_mobilenet.workflow.firmware import ModelFirmware, build_for_model
+from mcu_mobilenet.workflow.flashing import flash_firmware
 
 # Slowest speed the default timeout allows for: 1 M mult-adds per second (QEMU runs about
 # 10 M, a 16 MHz Cortex-M4 about 3 M), plus the input's transfer at 115200 baud.
