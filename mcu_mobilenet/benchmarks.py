@@ -23,8 +23,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from mcu_mobilenet import cmsis_nn_release
+from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.commands.bench import format_report
+from mcu_mobilenet.compiler.compilation import analyze
+from mcu_mobilenet.model.family import MobileNetConfig
+from mcu_mobilenet.model.quick import make_quantized_mobilenet
+from mcu_mobilenet.oracle import tflm_arena_bytes
 from mcu_mobilenet.paths import PROJECT_ROOT
+from mcu_mobilenet.sweep.prediction import plan_member, weights_bytes
 from mcu_mobilenet.table import format_table
+from mcu_mobilenet.workflow.benchmark import bench_on_board
+from mcu_mobilenet.workflow.compile import write_sources
 
 PERSON_DETECT = PROJECT_ROOT.parent / "shared" / "models" / "person_detect.tflite"
 TFLM_ARENA_GOAL_FACTOR = 0.55
@@ -62,8 +72,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _memory_plan(results: dict) -> str:
-    from mcu_mobilenet.compiler.compilation import analyze
-    from mcu_mobilenet.oracle import tflm_arena_bytes
 
     log("memory plan of person_detect")
     compilation = analyze(PERSON_DETECT)
@@ -91,9 +99,6 @@ def _memory_plan(results: dict) -> str:
 
 
 def _default_board(results: dict) -> str:
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.commands.bench import format_report
-    from mcu_mobilenet.workflow.benchmark import bench_on_board
 
     log("person_detect on qemu-mps2-an386, portable")
     report = bench_on_board(PERSON_DETECT, load_board(QEMU_BOARDS[0]), "portable")
@@ -102,10 +107,6 @@ def _default_board(results: dict) -> str:
 
 
 def _boards_and_backends(results: dict, boards: tuple[str, ...]) -> str:
-    from mcu_mobilenet import cmsis_nn_release
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.model.quick import make_quantized_mobilenet
-    from mcu_mobilenet.workflow.benchmark import bench_on_board
 
     backends = ["portable"] + (["cmsis-nn"] if cmsis_nn_release.locate() else [])
     with tempfile.TemporaryDirectory(prefix="mcu-bench-") as tmp:
@@ -152,9 +153,6 @@ def _boards_and_backends(results: dict, boards: tuple[str, ...]) -> str:
 
 
 def _code_generation_speed(results: dict) -> str:
-    from mcu_mobilenet.model.family import MobileNetConfig
-    from mcu_mobilenet.sweep.prediction import plan_member, weights_bytes
-    from mcu_mobilenet.workflow.compile import write_sources
 
     log("writing the C sources of a 1.0 MobileNet-224")
     member = plan_member(MobileNetConfig(alpha=1.0, resolution=224))

@@ -10,6 +10,7 @@ import pytest
 from mcu_mobilenet.boards import list_boards, load_board
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.paths import BOARDS_DIR
+from mcu_mobilenet.workflow.compile import compile_model
 from mcu_mobilenet.workflow.firmware import ModelSources, build_firmware
 
 BOARDS = list_boards()
@@ -22,7 +23,6 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory, person_detect):
     """person_detect compiled once: (sources, compiler report)."""
-    from mcu_mobilenet.workflow.compile import compile_model
 
     folder = tmp_path_factory.mktemp("compiled")
     result = compile_model(person_detect, folder, "model", force=True)

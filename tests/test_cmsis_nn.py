@@ -22,11 +22,21 @@ import tflite_builders as build
 from model_fixtures import quantized_mobilenet  # noqa: F401 (a fixture, used by name)
 
 from mcu_mobilenet import cmsis_nn_release
+from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.compiler.compilation import analyze
 from mcu_mobilenet.compiler.target import ANY_CORTEX_M, HOST, board_target
 from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.harness.emulators import run_qemu
+from mcu_mobilenet.harness.protocol import FirmwareError
+from mcu_mobilenet.paths import BOARDS_DIR
 from mcu_mobilenet.workflow.compile import compile_model
-from mcu_mobilenet.workflow.validation import build_host_runner, run_host_runner, validate_on_host
+from mcu_mobilenet.workflow.firmware import ModelSources, build_firmware
+from mcu_mobilenet.workflow.validation import (
+    build_host_runner,
+    run_host_runner,
+    validate_on_board,
+    validate_on_host,
+)
 
 QEMU_BOARDS = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps3-an547"]  # M4, M7, M55
 PORTABLE_KERNELS = {"mm_mean_hw_s8", "mm_quantize_f32_s8", "mm_dequantize_s8_f32"}
@@ -230,7 +240,6 @@ def test_sign_conventions_follow_tflm(cmsis_nn_root, zoo):
 
 
 def test_scratch_depends_on_the_cpus_code_path(cmsis_nn_root, zoo):
-    from mcu_mobilenet.boards import load_board
 
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc not installed")
@@ -344,7 +353,6 @@ def test_project_mobilenet_is_bit_exact_on_the_host(cmsis_nn_root, quantized_mob
 
 
 def _assert_bit_exact_on_board(model: Path, board: str, images=(), **options):
-    from mcu_mobilenet.workflow.validation import validate_on_board
 
     report = validate_on_board(model, board, None, "cmsis-nn", 3, list(images), 5, **options)
     assert report.passed, (board, report.mismatches)
@@ -384,10 +392,6 @@ def test_project_mobilenet_is_bit_exact_on_every_qemu_board(
 @pytest.mark.slow
 def test_scratch_is_exactly_what_cmsis_nn_asks_for_on_helium(cmsis_nn_root, qemu, zoo, tmp_path):
     """On the M55, the firmware's init asks CMSIS-NN's Helium code: one byte less fails."""
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.harness.emulators import run_qemu
-    from mcu_mobilenet.harness.protocol import FirmwareError
-    from mcu_mobilenet.workflow.firmware import ModelSources, build_firmware
 
     board = load_board("qemu-mps3-an547")
     result = compile_model(zoo, tmp_path / "model", "model", "cmsis-nn", target=board_target(board))
@@ -420,7 +424,6 @@ def test_a_board_too_small_for_arena_and_scratch_is_refused_early(
     cmsis_nn_root, run_cli, person_detect, tmp_path
 ):
     """The early fit check counts the scratch: arena and stack fit this RAM, the scratch not."""
-    from mcu_mobilenet.paths import BOARDS_DIR
 
     board = tmp_path / "qemu-mps3-an547"
     shutil.copytree(BOARDS_DIR / "qemu-mps3-an547", board)

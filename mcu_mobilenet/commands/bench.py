@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.commands.board_options import add_board_arguments, resolve_backend
+from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.table import format_table
+from mcu_mobilenet.workflow.benchmark import bench_on_board
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,9 +31,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.errors import UserError
-    from mcu_mobilenet.workflow.benchmark import bench_on_board
 
     if not 1 <= args.runs <= 101:
         raise UserError(f"--runs must be 1 to 101, not {args.runs}")

@@ -7,7 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from mcu_mobilenet import cmsis_nn_release
 from mcu_mobilenet.boards import DEFAULT_BOARD
+from mcu_mobilenet.workflow.inputs import PIXEL_FORMATS, make_samples
 
 BACKEND_HELP = (
     "kernel backend: portable or cmsis-nn (default: cmsis-nn on a Cortex-M board when "
@@ -55,7 +57,6 @@ def resolve_backend(requested: str | None, board=None) -> str:
         return requested
     if board is None:
         return "portable"
-    from mcu_mobilenet import cmsis_nn_release
 
     if not board.cpu.lower().startswith("cortex-m"):
         backend, reason = "portable", f"{board.name}'s {board.cpu} is not a Cortex-M"
@@ -75,7 +76,6 @@ def resolve_backend(requested: str | None, board=None) -> str:
 
 def add_image_arguments(parser: argparse.ArgumentParser) -> None:
     """--image FILE (repeatable) and how its pixels become the model's input."""
-    from mcu_mobilenet.workflow.inputs import PIXEL_FORMATS
 
     parser.add_argument("--image", type=Path, action="append", default=[], help="an image input")
     parser.add_argument(
@@ -100,7 +100,6 @@ def add_input_arguments(parser: argparse.ArgumentParser, default_inputs: int) ->
 
 def collect_inputs(args: argparse.Namespace, input_info, default_inputs: int):
     """The inputs the user asked for, as (names, array [N, ...])."""
-    from mcu_mobilenet.workflow.inputs import make_samples
 
     count = args.inputs if args.inputs is not None else (0 if args.image else default_inputs)
     samples, names = make_samples(input_info, count, args.image, args.seed, args.pixels)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from mcu_mobilenet.boards import list_boards
+from mcu_mobilenet.table import format_table
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -17,8 +20,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.boards import list_boards
-    from mcu_mobilenet.table import format_table
 
     rows = [
         {

@@ -7,8 +7,12 @@ import json
 import sys
 from pathlib import Path
 
+from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
+from mcu_mobilenet.compiler.target import board_target
+from mcu_mobilenet.io import write_text_atomically
 from mcu_mobilenet.table import format_table
+from mcu_mobilenet.workflow.compile import compile_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,18 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.io import write_text_atomically
-    from mcu_mobilenet.workflow.compile import compile_model
 
     board = target = None
     if args.board is not None:
-        from mcu_mobilenet.boards import load_board
-
         board = load_board(args.board)
     backend = resolve_backend(args.backend, board)
     if board is not None and backend == "cmsis-nn":
-        from mcu_mobilenet.compiler.target import board_target
-
         target = board_target(board)
     result = compile_model(args.model, args.output, args.prefix, backend, args.force, target)
     report = result.report()

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.commands.board_options import (
     add_board_arguments,
     add_input_arguments,
@@ -14,6 +15,7 @@ from mcu_mobilenet.commands.board_options import (
     resolve_backend,
 )
 from mcu_mobilenet.table import format_table
+from mcu_mobilenet.workflow.session import open_session
 
 DEFAULT_INPUTS = 1
 
@@ -31,8 +33,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.workflow.session import open_session
 
     board = load_board(args.board)
     results = []

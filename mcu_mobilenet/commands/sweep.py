@@ -6,7 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from mcu_mobilenet.commands.board_options import add_backend_argument
+from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
+from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.model.family import check_alpha, check_channels, check_resolution
+from mcu_mobilenet.sweep.runner import SweepSettings, run_sweep
 from mcu_mobilenet.table import format_table
 
 
@@ -39,7 +43,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def parse_list(text: str, kind: type, option: str) -> list:
-    from mcu_mobilenet.errors import UserError
 
     try:
         values = [kind(part) for part in text.split(",") if part.strip()]
@@ -51,11 +54,6 @@ def parse_list(text: str, kind: type, option: str) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.commands.board_options import resolve_backend
-    from mcu_mobilenet.errors import UserError
-    from mcu_mobilenet.model.family import check_alpha, check_channels, check_resolution
-    from mcu_mobilenet.sweep.runner import SweepSettings, run_sweep
 
     alphas = parse_list(args.alphas, float, "--alphas")
     resolutions = parse_list(args.resolutions, int, "--resolutions")

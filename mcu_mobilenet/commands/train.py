@@ -14,6 +14,7 @@ from mcu_mobilenet.io import atomic_path, refuse_existing, report_path, write_js
 from mcu_mobilenet.model.counting import network_costs
 from mcu_mobilenet.model.data import DataSplit, load_data
 from mcu_mobilenet.model.family import MobileNetConfig, mobilenet_layers, parse_number
+from mcu_mobilenet.model.keras_builder import build_mobilenet
 from mcu_mobilenet.model.tf_env import quiet_tensorflow
 from mcu_mobilenet.model.training import (
     EpochMetrics,
@@ -66,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args, classes=2, dropout=dropout)
 
     quiet_tensorflow()
-    from mcu_mobilenet.model.keras_builder import build_mobilenet
 
     data = load_data(args.data, config.resolution, config.channels, held_out)
     config = replace(config, classes=len(data.class_names))

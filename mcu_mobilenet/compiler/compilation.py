@@ -9,9 +9,12 @@ generator needs, nothing written yet.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 from pathlib import Path
 
+from mcu_mobilenet import cmsis_nn_release
 from mcu_mobilenet.compiler import ir
+from mcu_mobilenet.compiler.backends.cmsis_nn import retarget
 from mcu_mobilenet.compiler.backends.cmsis_nn_library import LibraryFiles
 from mcu_mobilenet.compiler.lowering import Layer, lower
 from mcu_mobilenet.compiler.planner import Plan, plan_memory
@@ -41,7 +44,6 @@ class TensorInfo:
 
     @property
     def nbytes(self) -> int:
-        from math import prod
 
         return prod(self.shape) * (4 if self.dtype == "float32" else 1)
 
@@ -133,8 +135,6 @@ def compile_graph(
     layers = lower(graph)
     library = None
     if root is not None:
-        from mcu_mobilenet.compiler.backends.cmsis_nn import retarget
-
         target = target or ANY_CORTEX_M
         layers, library = retarget(graph, layers, target, root)
     else:
@@ -149,6 +149,5 @@ def _require_backend(backend: str) -> Path | None:
         raise UserError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     if backend != "cmsis-nn":
         return None
-    from mcu_mobilenet import cmsis_nn_release
 
     return cmsis_nn_release.require()

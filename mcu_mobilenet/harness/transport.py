@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 from typing import Protocol
 
+import serial
+
 from mcu_mobilenet.errors import UserError
 
 DEFAULT_BAUD = 115200
@@ -31,7 +33,6 @@ class SerialTransport:
     """A pyserial port opened from a URL."""
 
     def __init__(self, url: str, baud: int = DEFAULT_BAUD):
-        import serial
 
         self.description = url
         self._serial_exception = serial.SerialException

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from mcu_mobilenet.boards import Board
+from mcu_mobilenet.compiler.target import board_target
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.paths import FIRMWARE_DIR
+from mcu_mobilenet.workflow.compile import compile_model
 
 HARNESS_SOURCES = ("main.c", "mm_protocol.c", "fault.c")
 CROSS_GCC = "arm-none-eabi-gcc"
@@ -232,8 +234,6 @@ def build_for_model(
     model_path: str | Path, board: Board, build_dir: Path, backend: str = "portable"
 ) -> ModelFirmware:
     """Compiles the model into build_dir/model, then builds build_dir/firmware.elf."""
-    from mcu_mobilenet.compiler.target import board_target
-    from mcu_mobilenet.workflow.compile import compile_model
 
     model_name = Path(model_path).name
     target = board_target(board) if backend == "cmsis-nn" else None
