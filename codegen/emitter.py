@@ -113,7 +113,7 @@ def emit(
     """Writes the compilation's sources, and the kernel and library files they need, into
     out_dir."""
     check_prefix(prefix)
-    graph, layers, plan = compilation.graph, compilation.layers, compilation.plan
+    layers = compilation.layers
     library, target = compilation.library, compilation.target
     out_dir = Path(out_dir)
     paths = output_paths(out_dir, prefix, layers)
@@ -126,7 +126,7 @@ def emit(
             f"{existing[0]} already exists ({len(existing)} of the output files do); "
             "pass --force to overwrite them or choose another output folder"
         )
-    context = _template_context(graph, layers, plan, prefix)
+    context = _template_context(compilation, prefix)
     context.update(
         library_version=library.version if library else "",
         target_description=target.describe() if target else "",
@@ -239,7 +239,8 @@ def _describe(array: ConstArray) -> str:
     return f"{array.name} {array.ctype}{list(array.values.shape)}"
 
 
-def _template_context(graph: ir.Graph, layers: list[Layer], plan: Plan, prefix: str) -> dict:
+def _template_context(compilation: Compilation, prefix: str) -> dict:
+    graph, layers, plan = compilation.graph, compilation.layers, compilation.plan
     model_input = graph.tensors[graph.inputs[0]]
     model_output = graph.tensors[graph.outputs[0]]
     arrays = [
@@ -272,12 +273,12 @@ def _template_context(graph: ir.Graph, layers: list[Layer], plan: Plan, prefix: 
         model_name=Path(graph.source).name,
         arena_bytes=plan.arena_bytes,
         arena_alloc=max(plan.arena_bytes, 1),
-        scratch_bytes=max((layer.scratch_bytes for layer in layers), default=0),
+        scratch_bytes=compilation.scratch_bytes,
         cmsis_nn_layers=[view for view in views if view.library == "cmsis-nn"],
         cmsis_nn_context=any(view.p.get("shared_context") for view in views),
-        weights_bytes=sum(layer.weight_bytes for layer in layers),
+        weights_bytes=compilation.weights_bytes,
         layer_count=len(layers),
-        macs=sum(layer.macs for layer in layers),
+        macs=compilation.macs,
         input=model_input,
         output=model_output,
         input_ctype=CTYPES[model_input.dtype],

@@ -31,7 +31,7 @@ from mcu_mobilenet.model.family import MobileNetConfig
 from mcu_mobilenet.model.quick import make_quantized_mobilenet
 from mcu_mobilenet.oracle import tflm_arena_bytes
 from mcu_mobilenet.paths import PROJECT_ROOT
-from mcu_mobilenet.sweep.prediction import plan_member, weights_bytes
+from mcu_mobilenet.sweep.prediction import plan_member
 from mcu_mobilenet.table import format_table
 from mcu_mobilenet.workflow.benchmark import bench_on_board
 from mcu_mobilenet.workflow.compile import write_sources
@@ -162,10 +162,10 @@ def _code_generation_speed(results: dict) -> str:
         seconds = time.perf_counter() - start
     results["codegen_mobilenet_1_0_224"] = {
         "seconds": round(seconds, 2),
-        "weights_bytes": weights_bytes(member),
+        "weights_bytes": member.weights_bytes,
     }
     return (
-        f"4. Writing the C sources of a 1.0 MobileNet-224 ({weights_bytes(member):,} bytes "
+        f"4. Writing the C sources of a 1.0 MobileNet-224 ({member.weights_bytes:,} bytes "
         f"of constants): {seconds:.1f} s"
     )
 

@@ -15,9 +15,10 @@ import tflite_builders as build
 from conftest import load_person_image
 from model_fixtures import quantized_mobilenet  # noqa: F401 (a fixture, used by name)
 
-from mcu_mobilenet.compiler.compilation import TensorInfo, analyze
+from mcu_mobilenet.compiler.compilation import analyze
 from mcu_mobilenet.compiler.planner import plan_memory
 from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.tensor_info import TensorInfo
 from mcu_mobilenet.workflow.compile import compile_model
 from mcu_mobilenet.workflow.inputs import image_input
 from mcu_mobilenet.workflow.validation import validate_on_host

@@ -87,7 +87,7 @@ def test_info_describes_the_model_and_build(an386, person_firmware):
     assert info.input.shape == (1, 96, 96, 1)
     assert info.input.zero_point == -1
     assert info.input.scale == pytest.approx(2 / 255)
-    assert info.output.size == 2
+    assert info.output.nbytes == 2
     assert info.timer_kind == "systick-icount"
     assert info.layer_names[-1] == "SOFTMAX"
 

@@ -22,7 +22,6 @@ from mcu_mobilenet.sweep.prediction import (
     calibrated_cost_model,
     firmware_overhead,
     plan_member,
-    weights_bytes,
 )
 from mcu_mobilenet.sweep.results import load_points
 from mcu_mobilenet.workflow.benchmark import bench_on_board
@@ -201,7 +200,7 @@ def test_predicted_memory_matches_the_built_firmware(tmp_path):
     tflite = make_quantized_mobilenet(tmp_path / "m.tflite", 0.25, 64, 3, 4, steps=2)
     memory = build_for_model(tflite, board, tmp_path / "build", "portable").firmware.memory
     assert memory.ram_arena == member.plan.arena_bytes
-    predicted_flash = weights_bytes(member) + overhead.flash_code_and_data
+    predicted_flash = member.weights_bytes + overhead.flash_code_and_data
     assert abs(memory.flash_total - predicted_flash) <= 128  # the arrays' alignment padding
     assert memory.ram_total == member.plan.arena_bytes + overhead.ram_static + overhead.ram_stack
 

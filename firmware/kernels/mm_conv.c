@@ -3,12 +3,6 @@
 
 #include "mm_fixed_point.h"
 
-static int8_t output_value(const mm_conv_params *params, const mm_channel_quant *quant,
-                           int32_t channel, int32_t acc) {
-    acc = mm_requantize(acc, quant->multiplier[channel], quant->shift[channel]);
-    return (int8_t)mm_clamp(acc + params->output_offset, params->act_min, params->act_max);
-}
-
 void mm_conv2d_s8(const mm_conv_params *params, const mm_channel_quant *quant,
                   const mm_dims *input_dims, const int8_t *input,
                   const mm_dims *filter_dims, const int8_t *filter, const int32_t *bias,
@@ -46,7 +40,7 @@ void mm_conv2d_s8(const mm_conv_params *params, const mm_channel_quant *quant,
                             }
                         }
                     }
-                    *output++ = output_value(params, quant, oc, acc);
+                    *output++ = mm_conv_output_value(params, quant, oc, acc);
                 }
             }
         }
@@ -95,22 +89,23 @@ void mm_conv2d_1x1_s8(const mm_conv_params *params, const mm_channel_quant *quan
             const int8_t *w0 = filter + oc * in_c;
             int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
             dot_2x2(w0, w0 + in_c, a, b, in_c, acc);
-            out_a[oc] = output_value(params, quant, oc, acc[0]);
-            out_a[oc + 1] = output_value(params, quant, oc + 1, acc[1]);
-            out_b[oc] = output_value(params, quant, oc, acc[2]);
-            out_b[oc + 1] = output_value(params, quant, oc + 1, acc[3]);
+            out_a[oc] = mm_conv_output_value(params, quant, oc, acc[0]);
+            out_a[oc + 1] = mm_conv_output_value(params, quant, oc + 1, acc[1]);
+            out_b[oc] = mm_conv_output_value(params, quant, oc, acc[2]);
+            out_b[oc + 1] = mm_conv_output_value(params, quant, oc + 1, acc[3]);
         }
         if (oc < out_c) {
             const int8_t *w0 = filter + oc * in_c;
-            out_a[oc] = output_value(params, quant, oc, dot(w0, a, in_c, bias[oc]));
-            out_b[oc] = output_value(params, quant, oc, dot(w0, b, in_c, bias[oc]));
+            out_a[oc] = mm_conv_output_value(params, quant, oc, dot(w0, a, in_c, bias[oc]));
+            out_b[oc] = mm_conv_output_value(params, quant, oc, dot(w0, b, in_c, bias[oc]));
         }
     }
     if (pixel < pixels) {
         const int8_t *a = input + pixel * in_c;
         int8_t *out_a = output + pixel * out_c;
         for (int32_t oc = 0; oc < out_c; ++oc) {
-            out_a[oc] = output_value(params, quant, oc, dot(filter + oc * in_c, a, in_c, bias[oc]));
+            const int32_t acc = dot(filter + oc * in_c, a, in_c, bias[oc]);
+            out_a[oc] = mm_conv_output_value(params, quant, oc, acc);
         }
     }
 }

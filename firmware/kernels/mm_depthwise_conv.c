@@ -9,12 +9,6 @@
 
 #include "mm_fixed_point.h"
 
-static int8_t output_value(const mm_conv_params *params, const mm_channel_quant *quant,
-                           int32_t channel, int32_t acc) {
-    acc = mm_requantize(acc, quant->multiplier[channel], quant->shift[channel]);
-    return (int8_t)mm_clamp(acc + params->output_offset, params->act_min, params->act_max);
-}
-
 static int32_t taps_3x3(const int8_t *filter, const int8_t *top, int32_t column,
                         int32_t row) {
     const int8_t *middle = top + row, *bottom = middle + row;
@@ -33,7 +27,7 @@ static void pixel_3x3(const mm_conv_params *params, const mm_channel_quant *quan
     if (multiplier == 1) { /* the common case, kept free of the inner loop */
         for (int32_t c = 0; c < channels; ++c, ++window, filter += 9) {
             const int32_t acc = bias[c] + taps_3x3(filter, window, channels, row);
-            output[c] = output_value(params, quant, c, acc);
+            output[c] = mm_conv_output_value(params, quant, c, acc);
         }
         return;
     }
@@ -41,7 +35,7 @@ static void pixel_3x3(const mm_conv_params *params, const mm_channel_quant *quan
     for (int32_t c = 0; c < channels; ++c, ++window) {
         for (int32_t m = 0; m < multiplier; ++m, ++oc, filter += 9) {
             const int32_t acc = bias[oc] + taps_3x3(filter, window, channels, row);
-            output[oc] = output_value(params, quant, oc, acc);
+            output[oc] = mm_conv_output_value(params, quant, oc, acc);
         }
     }
 }
@@ -74,7 +68,7 @@ static void pixel_3x3_clipped(const mm_conv_params *params, const mm_channel_qua
                 }
             }
             acc += (all - inside) * params->input_zero_point + bias[oc];
-            output[oc] = output_value(params, quant, oc, acc);
+            output[oc] = mm_conv_output_value(params, quant, oc, acc);
         }
     }
 }
@@ -139,7 +133,7 @@ void mm_depthwise_conv2d_s8(const mm_conv_params *params, const mm_channel_quant
                     const int32_t acc = window_clipped(params, input_dims, image,
                                                        oc / multiplier, y0, x0,
                                                        filter + oc * taps, k_h, k_w);
-                    output[oc] = output_value(params, quant, oc, acc + bias[oc]);
+                    output[oc] = mm_conv_output_value(params, quant, oc, acc + bias[oc]);
                 }
             }
         }

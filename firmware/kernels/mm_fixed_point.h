@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "mm_types.h"
+
 static inline int32_t mm_clamp(int32_t value, int32_t low, int32_t high) {
     return value < low ? low : (value > high ? high : value);
 }
@@ -41,6 +43,16 @@ static inline int32_t mm_requantize(int32_t x, int32_t multiplier, int32_t shift
     const int32_t right = shift > 0 ? 0 : -shift;
     return mm_rounding_divide_by_pot(mm_doubling_high_mul(mm_shift_left(x, left), multiplier),
                                      right);
+}
+
+/* A convolution's int32 accumulator for output channel `channel` -> its int8 output value:
+ * requantized with the channel's multiplier and shift, offset by the output zero point and
+ * clamped to the fused activation. */
+static inline int8_t mm_conv_output_value(const mm_conv_params *params,
+                                          const mm_channel_quant *quant, int32_t channel,
+                                          int32_t acc) {
+    acc = mm_requantize(acc, quant->multiplier[channel], quant->shift[channel]);
+    return (int8_t)mm_clamp(acc + params->output_offset, params->act_min, params->act_max);
 }
 
 #endif /* MM_FIXED_POINT_H */

@@ -8,6 +8,7 @@ import json
 from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.commands.board_options import add_board_arguments, resolve_backend
 from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.harness.protocol import MAX_BENCH_RUNS
 from mcu_mobilenet.table import format_table
 from mcu_mobilenet.workflow.benchmark import bench_on_board
 
@@ -22,7 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "for comparison.",
     )
     add_board_arguments(parser)
-    parser.add_argument("--runs", type=int, default=5, help="inferences to time, 1-101 (default 5)")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=5,
+        help=f"inferences to time, 1-{MAX_BENCH_RUNS} (default 5)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input")
     parser.add_argument(
         "--no-tflm", dest="tflm", action="store_false", help="skip TFLM's arena figure"
@@ -32,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
-    if not 1 <= args.runs <= 101:
-        raise UserError(f"--runs must be 1 to 101, not {args.runs}")
+    if not 1 <= args.runs <= MAX_BENCH_RUNS:
+        raise UserError(f"--runs must be 1 to {MAX_BENCH_RUNS}, not {args.runs}")
     board = load_board(args.board)
     report = bench_on_board(
         args.model,

@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.model)
     if model_format(path) == "tflite":
         summary = summarize_tflite(path.read_bytes(), str(path))
-        resolution, channels = summary.input_shape[1], summary.input_shape[3]
-        kind = f"{summary.input_dtype} .tflite (TFLM)"
+        resolution, channels = summary.input.shape[1], summary.input.shape[3]
+        kind = f"{summary.input.dtype} .tflite (TFLM)"
     else:
         model = load_float_model(path)
         resolution, channels = model.resolution, model.channels

@@ -74,12 +74,12 @@ def run(args: argparse.Namespace) -> int:
             "float": float_result.as_dict(),
             "int8": int8_result.as_dict(),
             "input": {
-                "shape": list(summary.input_shape),
-                "dtype": summary.input_dtype,
-                "scale": summary.input_scale,
-                "zero_point": summary.input_zero_point,
+                "shape": list(summary.input.shape),
+                "dtype": summary.input.dtype,
+                "scale": summary.input.scale,
+                "zero_point": summary.input.zero_point,
             },
-            "output": {"shape": list(summary.output_shape), "dtype": summary.output_dtype},
+            "output": {"shape": list(summary.output.shape), "dtype": summary.output.dtype},
             "ops": summary.op_counts,
             "bytes": len(content),
         }

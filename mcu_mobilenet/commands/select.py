@@ -14,9 +14,7 @@ from mcu_mobilenet.model.family import MobileNetConfig
 from mcu_mobilenet.sweep.prediction import (
     calibrated_cost_model,
     firmware_overhead,
-    macs,
     plan_member,
-    weights_bytes,
 )
 from mcu_mobilenet.sweep.results import load_points
 from mcu_mobilenet.sweep.selection import Candidate, Limits, select
@@ -160,8 +158,8 @@ def _predicted(args: argparse.Namespace, board, limits):
                 Candidate(
                     alpha,
                     resolution,
-                    macs(member),
-                    flash_bytes=weights_bytes(member) + overhead.flash_code_and_data,
+                    member.macs,
+                    flash_bytes=member.weights_bytes + overhead.flash_code_and_data,
                     ram_bytes=memory + overhead.ram_static + overhead.ram_stack,
                     time=cost_model.predict(member.layers) if cost_model else None,
                     accuracy=None,

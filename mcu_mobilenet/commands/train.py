@@ -11,9 +11,9 @@ from pathlib import Path
 from mcu_mobilenet.commands.info import add_family_arguments, config_from_args
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.io import atomic_path, refuse_existing, report_path, write_json
-from mcu_mobilenet.model.counting import network_costs
+from mcu_mobilenet.model.counting import count_network
 from mcu_mobilenet.model.data import DataSplit, load_data
-from mcu_mobilenet.model.family import MobileNetConfig, mobilenet_layers, parse_number
+from mcu_mobilenet.model.family import MobileNetConfig, parse_number
 from mcu_mobilenet.model.keras_builder import build_mobilenet
 from mcu_mobilenet.model.tf_env import quiet_tensorflow
 from mcu_mobilenet.model.training import (
@@ -109,7 +109,7 @@ def _report(
     history: list[EpochMetrics],
     seconds: float,
 ) -> dict:
-    costs = network_costs(mobilenet_layers(config))
+    count = count_network(config)
     return {
         "model": str(output),
         "family": {
@@ -119,8 +119,8 @@ def _report(
             "classes": config.classes,
             "variant": config.variant,
             "dropout": config.dropout,
-            "macs": sum(cost.macs for cost in costs),
-            "params": sum(cost.params for cost in costs),
+            "macs": count.macs,
+            "params": count.params,
         },
         "data": {
             "source": data.source,

@@ -9,7 +9,6 @@ generator needs, nothing written yet.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import prod
 from pathlib import Path
 
 from mcu_mobilenet import cmsis_nn_release
@@ -21,31 +20,9 @@ from mcu_mobilenet.compiler.planner import Plan, plan_memory
 from mcu_mobilenet.compiler.target import ANY_CORTEX_M, Target
 from mcu_mobilenet.compiler.tflite_reader import read_tflite
 from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.tensor_info import TensorInfo
 
 BACKENDS = ("portable", "cmsis-nn")
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    shape: tuple[int, ...]
-    dtype: str
-    scale: float
-    zero_point: int
-
-    @classmethod
-    def of(cls, tensor: ir.Tensor) -> TensorInfo:
-        quant = tensor.quantization
-        return cls(
-            tensor.shape,
-            tensor.dtype,
-            quant.scale if quant else 1.0,
-            quant.zero_point if quant else 0,
-        )
-
-    @property
-    def nbytes(self) -> int:
-
-        return prod(self.shape) * (4 if self.dtype == "float32" else 1)
 
 
 @dataclass
@@ -65,12 +42,22 @@ class Compilation:
         return max((layer.scratch_bytes for layer in self.layers), default=0)
 
     @property
+    def weights_bytes(self) -> int:
+        """Flash for the constants: weights, biases, per-channel multipliers and shifts."""
+        return sum(layer.weight_bytes for layer in self.layers)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per inference."""
+        return sum(layer.macs for layer in self.layers)
+
+    @property
     def input(self) -> TensorInfo:
-        return TensorInfo.of(self.graph.tensors[self.graph.inputs[0]])
+        return self.graph.tensors[self.graph.inputs[0]].info()
 
     @property
     def output(self) -> TensorInfo:
-        return TensorInfo.of(self.graph.tensors[self.graph.outputs[0]])
+        return self.graph.tensors[self.graph.outputs[0]].info()
 
     def report(self) -> dict:
         plan = self.plan
@@ -82,8 +69,8 @@ class Compilation:
             "cmsis_nn_code_path": self.target.features if self.target else None,
             "arena_bytes": plan.arena_bytes,
             "scratch_bytes": self.scratch_bytes,
-            "weights_bytes": sum(layer.weight_bytes for layer in self.layers),
-            "macs": sum(layer.macs for layer in self.layers),
+            "weights_bytes": self.weights_bytes,
+            "macs": self.macs,
             "liveness_bound_bytes": plan.liveness_bound,
             "input": _tensor_report(self.input),
             "output": _tensor_report(self.output),

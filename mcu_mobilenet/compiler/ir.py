@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mcu_mobilenet.tensor_info import TensorInfo, byte_count
+
 
 @dataclass(frozen=True)
 class Quantization:
@@ -51,10 +53,16 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
-        return self.element_count * np.dtype(self.dtype).itemsize
+        return byte_count(self.shape, self.dtype)
 
-    def describe(self) -> str:
-        return f"{self.dtype}{list(self.shape)}"
+    def info(self) -> TensorInfo:
+        quant = self.quantization
+        return TensorInfo(
+            self.shape,
+            self.dtype,
+            quant.scale if quant else 1.0,
+            quant.zero_point if quant else 0,
+        )
 
 
 # Fused activations and paddings, as the schema names them.

@@ -19,6 +19,7 @@ import numpy as np
 from mcu_mobilenet.compiler import fixed_point as q
 from mcu_mobilenet.compiler import ir
 from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.tensor_info import byte_count
 
 SUPPORTED_OPS = (
     "CONV_2D",
@@ -43,6 +44,8 @@ HINTS = {
 }
 HINTS["STRIDED_SLICE"] = HINTS["PACK"] = HINTS["SHAPE"]
 FUSED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+# The C element type of a constant array -> its numpy dtype.
+C_TYPE_DTYPES = {"int8_t": "int8", "int32_t": "int32"}
 
 
 @dataclass
@@ -55,7 +58,7 @@ class ConstArray:
 
     @property
     def nbytes(self) -> int:
-        return int(self.values.size) * (1 if self.ctype == "int8_t" else 4)
+        return byte_count(self.values.shape, C_TYPE_DTYPES[self.ctype])
 
 
 @dataclass

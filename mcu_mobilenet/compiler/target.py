@@ -13,8 +13,8 @@ import subprocess
 from dataclasses import dataclass
 
 from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.toolchain import CROSS_GCC
 
-CROSS_GCC = "arm-none-eabi-gcc"
 PLAIN, DSP, MVE, ANY = "plain", "dsp", "mve", "any"
 CODE_PATHS = (PLAIN, DSP, MVE)  # CMSIS-NN's three implementations of each kernel
 CODE_PATH_NAMES = {PLAIN: "plain C", DSP: "DSP", MVE: "Helium"}

@@ -50,14 +50,6 @@ def plan_member(
     return compile_graph(family_graph(config), backend, target)
 
 
-def macs(member: Compilation) -> int:
-    return sum(layer.macs for layer in member.layers)
-
-
-def weights_bytes(member: Compilation) -> int:
-    return sum(layer.weight_bytes for layer in member.layers)
-
-
 @dataclass(frozen=True)
 class FirmwareOverhead:
     """Bytes the firmware needs beside the model's constants and arena."""

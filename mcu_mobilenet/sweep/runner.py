@@ -34,16 +34,16 @@ from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.io import atomic_path, write_text_atomically
 from mcu_mobilenet.model import synthetic
-from mcu_mobilenet.model.counting import network_costs
+from mcu_mobilenet.model.counting import count_network
 from mcu_mobilenet.model.data import load_data
 from mcu_mobilenet.model.evaluation import float_accuracy, tflite_accuracy
-from mcu_mobilenet.model.family import MobileNetConfig, mobilenet_layers
+from mcu_mobilenet.model.family import MobileNetConfig
 from mcu_mobilenet.model.int8_conversion import quantize_int8, summarize_tflite
 from mcu_mobilenet.model.keras_builder import build_mobilenet
 from mcu_mobilenet.model.loading import load_float_model
 from mcu_mobilenet.model.tf_env import quiet_tensorflow
 from mcu_mobilenet.model.training import TrainSettings, seed_everything, train_classifier
-from mcu_mobilenet.sweep.prediction import plan_member, weights_bytes
+from mcu_mobilenet.sweep.prediction import plan_member
 from mcu_mobilenet.sweep.results import Point, load_point, load_points, save_point, write_results
 from mcu_mobilenet.workflow.benchmark import bench_on_board
 from mcu_mobilenet.workflow.firmware import check_model_fits
@@ -191,12 +191,12 @@ def _predict_and_check_fit(point: Point, settings: SweepSettings) -> bool:
     board = load_board(settings.board)
     config = _config(point, settings, _data_classes(settings))
     member = plan_member(config, settings.backend, board)
-    costs = network_costs(mobilenet_layers(config))
-    point.macs = sum(cost.macs for cost in costs)
-    point.params = sum(cost.params for cost in costs)
+    count = count_network(config)
+    point.macs = count.macs
+    point.params = count.params
     point.arena_bytes = member.plan.arena_bytes
     point.scratch_bytes = member.scratch_bytes
-    point.weights_bytes = weights_bytes(member)
+    point.weights_bytes = member.weights_bytes
     try:
         check_model_fits(
             board, config.label, point.weights_bytes, point.arena_bytes, point.scratch_bytes

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from PIL import UnidentifiedImageError
 
-from mcu_mobilenet.compiler.compilation import TensorInfo
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.model.data import quantize_input, read_image, to_model_input
+from mcu_mobilenet.tensor_info import TensorInfo
 
 PIXEL_FORMATS = ("model", "raw")
 

@@ -39,14 +39,7 @@ class BoardSession:
 
 def default_timeout(built: ModelFirmware) -> float:
     macs = built.compile_report["macs"]
-    return 30.0 + macs / SLOWEST_MACS_PER_SECOND + _input_bytes(built) / SERIAL_BYTES_PER_SECOND
-
-
-def _input_bytes(built: ModelFirmware) -> int:
-    size = 1
-    for dimension in built.input.shape:
-        size *= dimension
-    return size
+    return 30.0 + macs / SLOWEST_MACS_PER_SECOND + built.input.nbytes / SERIAL_BYTES_PER_SECOND
 
 
 @contextmanager

@@ -20,10 +20,11 @@ import numpy as np
 
 from mcu_mobilenet import oracle
 from mcu_mobilenet.boards import Board, load_board
-from mcu_mobilenet.compiler.compilation import TensorInfo
 from mcu_mobilenet.compiler.target import HOST
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.paths import FIRMWARE_DIR
+from mcu_mobilenet.tensor_info import TensorInfo
+from mcu_mobilenet.toolchain import HOST_GCC
 from mcu_mobilenet.workflow.compile import CompileResult, compile_model
 from mcu_mobilenet.workflow.inputs import make_samples
 from mcu_mobilenet.workflow.session import open_session
@@ -81,7 +82,7 @@ class ValidationReport:
 
 
 def build_host_runner(result: CompileResult, build_dir: Path) -> Path:
-    compiler = shutil.which("gcc")
+    compiler = shutil.which(HOST_GCC)
     if compiler is None:
         raise UserError("gcc not found; install it (make setup) to validate on the host")
     executable = build_dir / "host_runner"
