@@ -6,7 +6,7 @@ order with their typed options. The reader fills it; lowering checks and consume
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,7 +19,6 @@ class Quantization:
 
     scales: tuple[float, ...]  # float32 values, held exactly as Python floats
     zero_points: tuple[int, ...]
-    axis: int = 0
 
     @property
     def per_channel(self) -> bool:
@@ -157,11 +156,3 @@ class Graph:
     operators: list[Operator]
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
-    description: str = ""
-    consumers: dict[int, list[int]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for op in self.operators:
-            for tensor_index in op.inputs:
-                if tensor_index >= 0:
-                    self.consumers.setdefault(tensor_index, []).append(op.index)

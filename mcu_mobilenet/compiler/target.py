@@ -24,7 +24,6 @@ CODE_PATH_NAMES = {PLAIN: "plain C", DSP: "DSP", MVE: "Helium"}
 class Target:
     name: str  # a board's name, "host", or "any Cortex-M"
     features: str  # one of CODE_PATHS, or ANY when the code must run on every one of them
-    cortex_m: bool
 
     def describe(self) -> str:
         if self.features == ANY:
@@ -37,8 +36,8 @@ class Target:
         return CODE_PATHS if self.features == ANY else (self.features,)
 
 
-HOST = Target("host", PLAIN, cortex_m=False)
-ANY_CORTEX_M = Target("any Cortex-M", ANY, cortex_m=True)
+HOST = Target("host", PLAIN)
+ANY_CORTEX_M = Target("any Cortex-M", ANY)
 
 
 def board_target(board) -> Target:
@@ -64,4 +63,4 @@ def board_target(board) -> Target:
         features = DSP
     else:
         features = PLAIN
-    return Target(board.name, features, cortex_m=board.cpu.lower().startswith("cortex-m"))
+    return Target(board.name, features)

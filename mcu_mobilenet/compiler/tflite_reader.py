@@ -83,7 +83,6 @@ def _read_model(path: Path, data: bytes) -> ir.Graph:
         operators=operators,
         inputs=graph_inputs,
         outputs=graph_outputs,
-        description=model.string(schema.MODEL_DESCRIPTION) or "",
     )
 
 
@@ -163,7 +162,6 @@ def _read_quantization(table: Table | None) -> ir.Quantization | None:
     return ir.Quantization(
         scales=tuple(float(s) for s in scales),
         zero_points=tuple(int(z) for z in zero_points),
-        axis=table.scalar(schema.QUANT_DIMENSION, "i"),
     )
 
 

@@ -31,7 +31,7 @@ class _Builder:
 
     def weights(self, shape, axis: int) -> int:
         channels = shape[axis]
-        quant = ir.Quantization((0.01,) * channels, (0,) * channels, axis)
+        quant = ir.Quantization((0.01,) * channels, (0,) * channels)
         return self.tensor(shape, "int8", quant, np.ones(shape, dtype=np.int8))
 
     def bias(self, channels: int) -> int:
