@@ -25,12 +25,12 @@ from pathlib import Path
 
 from mcu_mobilenet import cmsis_nn_release
 from mcu_mobilenet.boards import load_board
-from mcu_mobilenet.commands.bench import format_report
 from mcu_mobilenet.compiler.compilation import analyze
 from mcu_mobilenet.model.family import MobileNetConfig
 from mcu_mobilenet.model.quick import make_quantized_mobilenet
 from mcu_mobilenet.oracle import tflm_arena_bytes
 from mcu_mobilenet.paths import PROJECT_ROOT
+from mcu_mobilenet.reports import format_bench_report
 from mcu_mobilenet.sweep.prediction import plan_member
 from mcu_mobilenet.table import format_table
 from mcu_mobilenet.workflow.benchmark import bench_on_board
@@ -103,7 +103,7 @@ def _default_board(results: dict) -> str:
     log("person_detect on qemu-mps2-an386, portable")
     report = bench_on_board(PERSON_DETECT, load_board(QEMU_BOARDS[0]), "portable")
     results["person_detect_an386_portable"] = report
-    return "2. " + format_report(report)
+    return "2. " + format_bench_report(report)
 
 
 def _boards_and_backends(results: dict, boards: tuple[str, ...]) -> str:

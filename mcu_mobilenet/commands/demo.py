@@ -13,8 +13,8 @@ from pathlib import Path
 
 from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
-from mcu_mobilenet.commands.sweep import format_points
 from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.reports import format_sweep_points
 from mcu_mobilenet.sweep.plots import draw_plots
 from mcu_mobilenet.sweep.results import point_label
 from mcu_mobilenet.sweep.runner import SweepSettings, log, run_sweep
@@ -109,7 +109,7 @@ def _format(report: dict, points) -> str:
             f"  flash          {report['flash_bytes']:,} B (weights {report['weights_bytes']:,} B)",
             "",
             "The trade-off (alpha x resolution):",
-            format_points(points),
+            format_sweep_points(points),
             "",
             "plots: " + ", ".join(pngs),
         ]
