@@ -3,6 +3,7 @@
 Output folder:
   <prefix>_model.h    the API, sizes, shapes and quantization, provenance
   <prefix>_model.c    the arena and one kernel call per layer
+  <prefix>_weights.h  declarations of the const arrays, included by both .c files
   <prefix>_weights.c  const arrays (weights, folded biases, per-channel multipliers and shifts)
   kernels/            the portable kernel sources those calls need, so the folder builds alone
   cmsis-nn/           with the cmsis-nn backend: CMSIS-NN's headers, the sources its calls need
@@ -47,6 +48,8 @@ KERNEL_FAMILIES = {
     "mm_requantize_s8": "mm_elementwise",
 }
 COMMON_KERNEL_HEADERS = ("mm_types.h", "mm_fixed_point.h")
+# The generated files, <prefix>_<name>, each from templates/<name>.j2.
+TEMPLATES = ("model.h", "model.c", "weights.h", "weights.c")
 C_KEYWORDS = set(
     "auto break case char const continue default do double else enum extern float for goto if "
     "inline int long register restrict return short signed sizeof static struct switch "
@@ -82,9 +85,7 @@ def output_paths(out_dir: Path, prefix: str, layers: list[Layer]) -> list[Path]:
     for family in _portable_families(layers):
         kernel_files += [f"{family}.h", f"{family}.c"]
     return [
-        out_dir / f"{prefix}_model.h",
-        out_dir / f"{prefix}_model.c",
-        out_dir / f"{prefix}_weights.c",
+        *(out_dir / f"{prefix}_{name}" for name in TEMPLATES),
         *(out_dir / "kernels" / name for name in kernel_files),
     ]
 
@@ -132,19 +133,19 @@ def emit(
         target_description=target.describe() if target else "",
     )
     environment = _environment()
+    generated, kernels = paths[: len(TEMPLATES)], paths[len(TEMPLATES) :]
     texts = {
-        paths[0]: environment.get_template("model.h.j2").render(context),
-        paths[1]: environment.get_template("model.c.j2").render(context),
-        paths[2]: environment.get_template("weights.c.j2").render(context),
+        path: environment.get_template(f"{name}.j2").render(context)
+        for path, name in zip(generated, TEMPLATES, strict=True)
     }
-    for path in paths[3:]:
+    for path in kernels:
         texts[path] = (KERNELS_DIR / path.name).read_text()
     for path, text in texts.items():
         write_text_atomically(path, text, force=True)  # existing files were checked above
     for path, source in copies.items():
         write_bytes_atomically(path, source.read_bytes(), force=True)
     library_sources = [path for path in copies if path.suffix == ".c"]
-    sources = [paths[1], paths[2], *(p for p in paths[3:] if p.suffix == ".c"), *library_sources]
+    sources = [p for p in paths if p.suffix == ".c"] + library_sources
     include_dirs = [out_dir, out_dir / "kernels"]
     if library is not None:
         include_dirs.append(out_dir / library.name / "Include")
@@ -272,7 +273,6 @@ def _template_context(compilation: Compilation, prefix: str) -> dict:
         PREFIX=prefix.upper(),
         model_name=Path(graph.source).name,
         arena_bytes=plan.arena_bytes,
-        arena_alloc=max(plan.arena_bytes, 1),
         scratch_bytes=compilation.scratch_bytes,
         cmsis_nn_layers=[view for view in views if view.library == "cmsis-nn"],
         cmsis_nn_context=any(view.p.get("shared_context") for view in views),

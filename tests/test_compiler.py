@@ -91,7 +91,7 @@ def test_same_model_same_bytes(tmp_path, person_detect):
 
 def test_generated_code_matches_golden_files(tmp_path):
     result = compile_model(DATA / "tiny.tflite", tmp_path, prefix="tiny")
-    for name in ("tiny_model.h", "tiny_model.c", "tiny_weights.c"):
+    for name in ("tiny_model.h", "tiny_model.c", "tiny_weights.h", "tiny_weights.c"):
         produced = (tmp_path / name).read_text()
         if os.environ.get("MCU_UPDATE_GOLDEN") == "1":
             (GOLDEN / name).write_text(produced)

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compile",
         help="compile an int8 .tflite model into C99 sources",
         description="Compile an int8 .tflite MobileNet ahead of time into <prefix>_model.h, "
-        "<prefix>_model.c, <prefix>_weights.c and the kernels they call.",
+        "<prefix>_model.c, <prefix>_weights.h, <prefix>_weights.c and the kernels they call.",
     )
     parser.add_argument("model", type=Path, help="int8 .tflite model")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")

@@ -351,9 +351,11 @@ def _conv_like(ctx: _Context, depthwise: bool) -> Layer:
     if depthwise:
         filter_sums = weights.reshape(-1, out_c).sum(axis=0)
         layout = np.ascontiguousarray(filt.data[0].transpose(2, 0, 1))  # -> [C_OUT, KH, KW]
+        filter_dims = (out_c, k_h, k_w, 1)  # the layout's dims, as n, h, w, c
     else:
         filter_sums = weights.reshape(out_c, -1).sum(axis=1)
         layout = filt.data  # [C_OUT, KH, KW, C_IN]
+        filter_dims = filt.shape
     bias = _fold_bias(ctx, _bias(ctx, 2, out_c), filter_sums, in_zp)
     multipliers, shifts = q.per_channel_multipliers(
         x.quantization.scale, filt.quantization.scales, y.quantization.scale, out_c
@@ -383,7 +385,7 @@ def _conv_like(ctx: _Context, depthwise: bool) -> Layer:
         ],
         params=dict(
             input_dims=x.shape,
-            filter_dims=filt.shape,
+            filter_dims=filter_dims,
             output_dims=y.shape,
             stride=stride,
             dilation=dilation,

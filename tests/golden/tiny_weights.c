@@ -2,6 +2,7 @@
  * Weights, folded biases and per-channel requantization constants of tiny:
  * 252 bytes. */
 #include "tiny_model.h"
+#include "tiny_weights.h"
 
 /* Layer 0 CONV_2D: filter int8_t[4, 3, 3, 2] */
 const int8_t tiny_l0_filter[72] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
