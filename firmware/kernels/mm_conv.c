@@ -6,7 +6,8 @@
 void mm_conv2d_s8(const mm_conv_params *params, const mm_channel_quant *quant,
                   const mm_dims *input_dims, const int8_t *input,
                   const mm_dims *filter_dims, const int8_t *filter, const int32_t *bias,
-                  const mm_dims *output_dims, int8_t *output) {
+                  const mm_dims *output_dims, int8_t *output)
+{
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
     const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
     const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
@@ -49,7 +50,8 @@ void mm_conv2d_s8(const mm_conv_params *params, const mm_channel_quant *quant,
 
 /* Two filter rows times two input pixels: four dot products sharing every load. */
 static void dot_2x2(const int8_t *w0, const int8_t *w1, const int8_t *a, const int8_t *b,
-                    int32_t length, int32_t acc[4]) {
+                    int32_t length, int32_t acc[4])
+{
     int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
     for (int32_t i = 0; i < length; ++i) {
         const int32_t x = a[i], y = b[i], f = w0[i], g = w1[i];
@@ -64,7 +66,8 @@ static void dot_2x2(const int8_t *w0, const int8_t *w1, const int8_t *a, const i
     acc[3] = b1;
 }
 
-static int32_t dot(const int8_t *weights, const int8_t *a, int32_t length, int32_t sum) {
+static int32_t dot(const int8_t *weights, const int8_t *a, int32_t length, int32_t sum)
+{
     for (int32_t i = 0; i < length; ++i) {
         sum += weights[i] * a[i];
     }
@@ -74,7 +77,8 @@ static int32_t dot(const int8_t *weights, const int8_t *a, int32_t length, int32
 void mm_conv2d_1x1_s8(const mm_conv_params *params, const mm_channel_quant *quant,
                       const mm_dims *input_dims, const int8_t *input,
                       const mm_dims *filter_dims, const int8_t *filter, const int32_t *bias,
-                      const mm_dims *output_dims, int8_t *output) {
+                      const mm_dims *output_dims, int8_t *output)
+{
     const int32_t in_c = input_dims->c, out_c = output_dims->c;
     const int32_t pixels = input_dims->n * input_dims->h * input_dims->w;
     int32_t pixel = 0;
