@@ -57,6 +57,7 @@ C_KEYWORDS = set(
 )
 CTYPES = {"int8": "int8_t", "float32": "float"}
 VALUES_PER_LINE = 24
+LINE_WIDTH = 100  # where generated calls wrap (clang-format keeps the breaks it is given)
 
 
 def check_prefix(prefix: str) -> None:
@@ -153,7 +154,7 @@ def emit(
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -161,6 +162,8 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    environment.globals.update(braced=braced, c_call=c_call)
+    return environment
 
 
 def c_float(value: float) -> str:
@@ -172,10 +175,37 @@ def c_float(value: float) -> str:
 
 
 def format_values(values: np.ndarray) -> str:
+    """An array initialiser's values, VALUES_PER_LINE a line; the closing brace follows the
+    last value, as clang-format places it."""
     flat = np.ascontiguousarray(values).reshape(-1).tolist()
+    lines = [
+        "    " + ", ".join(map(str, flat[start : start + VALUES_PER_LINE]))
+        for start in range(0, len(flat), VALUES_PER_LINE)
+    ]
+    return ",\n".join(lines) + "};"
+
+
+def braced(values) -> str:
+    """A braced initialiser list, spaced as clang-format spaces it: {1, 2, 3}."""
+    return "{" + ", ".join(str(value) for value in values) + "}"
+
+
+def c_call(indent: int, function: str, arguments: list, before: str = "", after: str = ";") -> str:
+    """`before function(arguments)after`, indented: the arguments fill lines of at most
+    LINE_WIDTH columns, and continuation lines start after the opening parenthesis (where
+    clang-format aligns them)."""
+    line = " " * indent + before + function + "("
+    column = len(line)
     lines = []
-    for start in range(0, len(flat), VALUES_PER_LINE):
-        lines.append("    " + ", ".join(map(str, flat[start : start + VALUES_PER_LINE])) + ",")
+    for number, argument in enumerate(arguments):
+        last = number == len(arguments) - 1
+        piece = f"{argument}" + (")" + after if last else ",")
+        if len(line) > column and len(line) + 1 + len(piece) > LINE_WIDTH:
+            lines.append(line)
+            line = " " * column + piece
+        else:
+            line += (" " if len(line) > column else "") + piece
+    lines.append(line)
     return "\n".join(lines)
 
 
@@ -217,7 +247,7 @@ class _LayerView:
     @staticmethod
     def dims(shape) -> str:
         padded = (1,) * (4 - len(shape)) + tuple(shape)
-        return "{ " + ", ".join(str(int(d)) for d in padded) + " }"
+        return braced(int(d) for d in padded)
 
     @staticmethod
     def float(value: float) -> str:
@@ -227,13 +257,13 @@ class _LayerView:
     def nhwc(dims) -> str:
         """A cmsis_nn_dims initialiser."""
         n, h, w, c = (int(d) for d in dims)
-        return f"{{ .n = {n}, .h = {h}, .w = {w}, .c = {c} }}"
+        return f"{{.n = {n}, .h = {h}, .w = {w}, .c = {c}}}"
 
     @staticmethod
     def tile(height_width) -> str:
         """A cmsis_nn_tile initialiser from a (height, width) pair."""
         h, w = (int(v) for v in height_width)
-        return f"{{ .w = {w}, .h = {h} }}"
+        return f"{{.w = {w}, .h = {h}}}"
 
 
 def _describe(array: ConstArray) -> str:

@@ -26,15 +26,18 @@ const char *const tiny_layer_names[TINY_LAYER_COUNT] = {
     "SOFTMAX",
 };
 
-int tiny_init(void) {
+int tiny_init(void)
+{
     return 0;
 }
 
-tiny_input_t *tiny_input_buffer(void) {
+tiny_input_t *tiny_input_buffer(void)
+{
     return (tiny_input_t *)(void *)(tiny_arena + 16);
 }
 
-int tiny_invoke(const tiny_input_t *input, tiny_output_t *output) {
+int tiny_invoke(const tiny_input_t *input, tiny_output_t *output)
+{
     int8_t *const arena = tiny_arena;
     if ((const void *)input != (const void *)(arena + 16)) {
         memcpy(arena + 16, input, TINY_INPUT_SIZE);
@@ -43,42 +46,42 @@ int tiny_invoke(const tiny_input_t *input, tiny_output_t *output) {
     /* Layer 0: CONV_2D 1x6x6x2 -> 1x3x3x4 */
     {
         static const mm_conv_params params = {
-            .stride = { 2, 2 },
-            .dilation = { 1, 1 },
-            .padding = { 0, 0 },
+            .stride = {2, 2},
+            .dilation = {1, 1},
+            .padding = {0, 0},
             .input_zero_point = -128,
             .output_offset = -128,
             .act_min = -128,
             .act_max = 127,
             .depth_multiplier = 1,
         };
-        static const mm_channel_quant quant = { tiny_l0_multiplier, tiny_l0_shift };
-        static const mm_dims input_dims = { 1, 6, 6, 2 };
-        static const mm_dims filter_dims = { 4, 3, 3, 2 };
-        static const mm_dims output_dims = { 1, 3, 3, 4 };
+        static const mm_channel_quant quant = {tiny_l0_multiplier, tiny_l0_shift};
+        static const mm_dims input_dims = {1, 6, 6, 2};
+        static const mm_dims filter_dims = {4, 3, 3, 2};
+        static const mm_dims output_dims = {1, 3, 3, 4};
         mm_conv2d_s8(&params, &quant, &input_dims, arena + 16, &filter_dims, tiny_l0_filter,
-            tiny_l0_bias, &output_dims, arena + 0);
+                     tiny_l0_bias, &output_dims, arena + 0);
     }
     MM_LAYER_HOOK(0, arena + 0, 36);
 
     /* Layer 1: DEPTHWISE_CONV_2D 1x3x3x4 -> 1x3x3x4 */
     {
         static const mm_conv_params params = {
-            .stride = { 1, 1 },
-            .dilation = { 1, 1 },
-            .padding = { 1, 1 },
+            .stride = {1, 1},
+            .dilation = {1, 1},
+            .padding = {1, 1},
             .input_zero_point = -128,
             .output_offset = -128,
             .act_min = -128,
             .act_max = 127,
             .depth_multiplier = 1,
         };
-        static const mm_channel_quant quant = { tiny_l1_multiplier, tiny_l1_shift };
-        static const mm_dims input_dims = { 1, 3, 3, 4 };
-        static const mm_dims filter_dims = { 4, 3, 3, 1 };
-        static const mm_dims output_dims = { 1, 3, 3, 4 };
-        mm_depthwise_conv2d_s8(&params, &quant, &input_dims, arena + 0, &filter_dims, tiny_l1_filter,
-            tiny_l1_bias, &output_dims, arena + 48);
+        static const mm_channel_quant quant = {tiny_l1_multiplier, tiny_l1_shift};
+        static const mm_dims input_dims = {1, 3, 3, 4};
+        static const mm_dims filter_dims = {4, 3, 3, 1};
+        static const mm_dims output_dims = {1, 3, 3, 4};
+        mm_depthwise_conv2d_s8(&params, &quant, &input_dims, arena + 0, &filter_dims,
+                               tiny_l1_filter, tiny_l1_bias, &output_dims, arena + 48);
     }
     MM_LAYER_HOOK(1, arena + 48, 36);
 
@@ -90,7 +93,7 @@ int tiny_invoke(const tiny_input_t *input, tiny_output_t *output) {
             .input_zero_point = -128,
             .output_zero_point = -128,
         };
-        static const mm_dims input_dims = { 1, 3, 3, 4 };
+        static const mm_dims input_dims = {1, 3, 3, 4};
         mm_mean_hw_s8(&params, &input_dims, arena + 48, arena + 32);
     }
     MM_LAYER_HOOK(2, arena + 32, 4);
@@ -102,9 +105,9 @@ int tiny_invoke(const tiny_input_t *input, tiny_output_t *output) {
             .act_min = -128,
             .act_max = 127,
         };
-        static const mm_channel_quant quant = { tiny_l3_multiplier, tiny_l3_shift };
-        mm_fully_connected_s8(&params, &quant, 1, 4, arena + 32,
-            tiny_l3_filter, tiny_l3_bias, 3, arena + 16);
+        static const mm_channel_quant quant = {tiny_l3_multiplier, tiny_l3_shift};
+        mm_fully_connected_s8(&params, &quant, 1, 4, arena + 32, tiny_l3_filter, tiny_l3_bias, 3,
+                              arena + 16);
     }
     MM_LAYER_HOOK(3, arena + 16, 3);
 

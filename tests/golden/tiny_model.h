@@ -23,14 +23,19 @@ extern "C" {
 /* Input: int8[1, 6, 6, 2], real = scale * (q - zero_point). */
 typedef int8_t tiny_input_t;
 #define TINY_INPUT_SIZE 72
-#define TINY_INPUT_DIMS { 1, 6, 6, 2 }
+/* The shapes as initialisers (clang-format would read a braced macro body as a block). */
+/* clang-format off */
+#define TINY_INPUT_DIMS {1, 6, 6, 2}
+/* clang-format on */
 #define TINY_INPUT_SCALE 0.00391930155f
 #define TINY_INPUT_ZERO_POINT -128
 
 /* Output: int8[1, 3]. */
 typedef int8_t tiny_output_t;
 #define TINY_OUTPUT_SIZE 3
-#define TINY_OUTPUT_DIMS { 1, 3 }
+/* clang-format off */
+#define TINY_OUTPUT_DIMS {1, 3}
+/* clang-format on */
 #define TINY_OUTPUT_SCALE 0.00390625f
 #define TINY_OUTPUT_ZERO_POINT -128
 

@@ -8,62 +8,49 @@
 const int8_t tiny_l0_filter[72] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
     20, -127, -1, 4, 24, -12, -28, 27, -33, -7, 48, 8, 44, -95, -18, -110, 46, 56, -88, -111, -72, 96, -81, -58,
     -30, 37, -69, -71, 46, 19, 6, -27, 127, -28, 67, -16, 45, 8, 52, 28, 52, 72, 32, 127, 37, -49, -39, 52,
-    17, -28, -51, 10, -21, -76, 105, -35, 87, -96, -6, -17, 41, -46, 127, 73, 26, 25, 71, -72, 109, 66, -52, -127,
-};
+    17, -28, -51, 10, -21, -76, 105, -35, 87, -96, -6, -17, 41, -46, 127, 73, 26, 25, 71, -72, 109, 66, -52, -127};
 
 /* Layer 0 CONV_2D: bias int32_t[4] */
 const int32_t tiny_l0_bias[4] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
-    -25820, -28073, 35166, 43609,
-};
+    -25820, -28073, 35166, 43609};
 
 /* Layer 0 CONV_2D: multiplier int32_t[4] */
 const int32_t tiny_l0_multiplier[4] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
-    1348722639, 2066863069, 1480490255, 1566850392,
-};
+    1348722639, 2066863069, 1480490255, 1566850392};
 
 /* Layer 0 CONV_2D: shift int32_t[4] */
 const int32_t tiny_l0_shift[4] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
-    -8, -9, -8, -9,
-};
+    -8, -9, -8, -9};
 
 /* Layer 1 DEPTHWISE_CONV_2D: filter int8_t[4, 3, 3] */
 const int8_t tiny_l1_filter[36] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
     -41, 44, -115, 46, -41, -127, -36, -90, 81, 12, -49, 36, 33, -6, -73, 96, -15, -127, 47, -27, -35, 50, -127, 30,
-    -27, -72, 33, -27, -34, 1, -9, -127, -79, 65, -30, 21,
-};
+    -27, -72, 33, -27, -34, 1, -9, -127, -79, 65, -30, 21};
 
 /* Layer 1 DEPTHWISE_CONV_2D: bias int32_t[4] */
 const int32_t tiny_l1_bias[4] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
-    -37572, -15370, -16207, -29547,
-};
+    -37572, -15370, -16207, -29547};
 
 /* Layer 1 DEPTHWISE_CONV_2D: multiplier int32_t[4] */
 const int32_t tiny_l1_multiplier[4] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
-    1584475097, 2069174338, 2021274716, 1733510439,
-};
+    1584475097, 2069174338, 2021274716, 1733510439};
 
 /* Layer 1 DEPTHWISE_CONV_2D: shift int32_t[4] */
 const int32_t tiny_l1_shift[4] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
-    -5, -5, -5, -5,
-};
+    -5, -5, -5, -5};
 
 /* Layer 3 FULLY_CONNECTED: filter int8_t[3, 4] */
 const int8_t tiny_l3_filter[12] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
-    83, -85, 78, 127, 2, -89, 118, 127, 127, 14, 66, -94,
-};
+    83, -85, 78, 127, 2, -89, 118, 127, 127, 14, 66, -94};
 
 /* Layer 3 FULLY_CONNECTED: bias int32_t[3] */
 const int32_t tiny_l3_bias[3] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
-    -269747, -84235, -25682,
-};
+    -269747, -84235, -25682};
 
 /* Layer 3 FULLY_CONNECTED: multiplier int32_t[3] */
 const int32_t tiny_l3_multiplier[3] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
-    1309191794, 1342042176, 1469043032,
-};
+    1309191794, 1342042176, 1469043032};
 
 /* Layer 3 FULLY_CONNECTED: shift int32_t[3] */
 const int32_t tiny_l3_shift[3] TINY_ALIGNED TINY_WEIGHTS_SECTION = {
-    -10, -8, -8,
-};
-
+    -10, -8, -8};
