@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tflite_builders as build
+from c_style import clang_format_violations
 from model_fixtures import quantized_mobilenet  # noqa: F401 (a fixture, used by name)
 
 from mcu_mobilenet import cmsis_nn_release
@@ -220,6 +221,7 @@ def test_every_layer_but_mean_and_quantize_runs_on_cmsis_nn(cmsis_nn_root, zoo, 
     assert not re.search(r"^[ \t]+(static )?(const )?cmsis_nn_\w+ \w+ =", model_c, re.MULTILINE)
     assert len(re.findall(r"^static const cmsis_nn_\w+ zoo_l\d+_", model_c, re.MULTILINE)) > 40
     assert model_c.count("#define ZOO_CMSIS_NN_MUTABLE") == 1
+    assert clang_format_violations(sorted((tmp_path / "out").glob("zoo_*"))) == ""
     assert "input_offset = " in model_c
     # Only the CMSIS-NN sources the calls need are shipped, with CMSIS-NN's licence.
     shipped = {path.name for path in (tmp_path / "out" / "cmsis-nn" / "Source").rglob("*.c")}
