@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Two commands on a fresh Debian or Ubuntu machine: `make demo` and `make test`.
 # Both run `setup` first, which installs only what is missing.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Writes a lowered, planned model as C99 sources with Jinja2 templates.
 
 Output folder:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`make bench`: the figures we measure ourselves against (../shared/docs/targets.md).
 
   python -m mcu_mobilenet.benchmarks [--quick] [-o build/bench]

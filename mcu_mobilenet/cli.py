@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The `mcu-mobilenet` command line: one subcommand per step of the workflow.
 
 Each subcommand lives in mcu_mobilenet/commands/<name>.py with `register(subparsers)`.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Getting CMSIS-NN: the pinned release, where it is, and a check that it is that release.
 
 The cmsis-nn backend compiles CMSIS-NN's own sources into the firmware, so it needs a copy of

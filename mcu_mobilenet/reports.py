@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Text forms of the reports that more than one front end prints: the CLI commands and
 `make bench` (benchmarks.py). Each report's data is a dict or dataclass that the --json twin
 prints as it is."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What the code outside the model needs to know of a model input or output tensor, and the one
 rule for how many bytes a tensor takes."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The names of the external build tools, in one place."""
 
 CROSS_GCC = "arm-none-eabi-gcc"  # compiles the firmware and tells a CPU's CMSIS-NN code path

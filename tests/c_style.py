@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Checks of C style shared by the tests: clang-format with the project's .clang-format."""
 
 from __future__ import annotations

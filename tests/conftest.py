@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared test fixtures: the reference models beside the project, and the CLI entry point."""
 
 from pathlib import Path

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Real, briefly trained int8 MobileNets for any test (see mcu_mobilenet.model.quick).
 
 Import the fixture into a test module and ask it for models:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Board definitions: they load, agree with their linker scripts, and convert time right."""
 
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Firmware builds: every board definition builds, the ELF's memory is split and checked."""
 
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """C style held by tools: every hand-written and every generated C file is clang-formatted."""
 
 from __future__ import annotations

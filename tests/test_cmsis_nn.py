@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The cmsis-nn backend: generated code calling CMSIS-NN, bit-exact with TFLM on the host (its
 plain C code) and on the QEMU boards (its DSP code on the M4 and M7, its Helium code on the
 M55), scratch sized by CMSIS-NN itself, the pinned release checked by content.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The compiler end to end: reference model bit-exact, memory plan, determinism, golden C,
 cross-compilation, and every user error with its one-line message and nothing written."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The harness firmware in QEMU: protocol robustness, time conversion, bit-exact models.
 
 Everything here runs the real firmware on every QEMU board the project defines, compiled

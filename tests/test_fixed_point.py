@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Host-side quantization constants, against values derived by hand from TFLM's formulas."""
 
 import math

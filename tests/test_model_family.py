@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The MobileNetV1 family spec and its counts against the MobileNets paper's own figures."""
 
 import json

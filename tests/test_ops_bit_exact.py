@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Every supported op, alone, over seeded random shapes, strides, paddings, channel counts,
 zero points and activations: generated C (host gcc, ASan + UBSan) against TFLM, byte for byte."""
 

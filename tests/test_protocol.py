@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The host side of the serial protocol, over pyserial's loop:// and local sockets (no board).
 
 The firmware side of the same frames is checked against the real firmware in

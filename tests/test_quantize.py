@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet quantize` and `evaluate`: int8 models TFLM runs, within a small margin of
 float accuracy, from every float format; and every error case on one line."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The package's structure, held by tests: imports at the module top, dependencies that go one
 way (no import cycle, no import of a higher layer), and commands that never load TensorFlow.
 

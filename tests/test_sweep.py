@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The trade-off workflow: a real 2 x 2 sweep on qemu-mps2-an386 (tiny data and epochs) that
 is killed and resumed, its plots, select from it and from predictions, and failures."""
 

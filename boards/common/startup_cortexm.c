@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Reset and exception vectors for every board (Armv7-M and Armv8-M Mainline).
  *
  * The reset handler sets up C (copies .data, zeroes .bss), paints the stack so the harness

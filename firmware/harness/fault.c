@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The fault reporter: any HardFault (or escalated fault, or unexpected interrupt) sends one
  * FAULT frame with the faulting context, then the firmware stops. The host turns it into a
  * one-line error. */

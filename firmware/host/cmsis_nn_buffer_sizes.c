@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Asks CMSIS-NN itself how much scratch its kernels need, for each of its code paths.
  *
  * Built and run on the host by the compiler (mcu_mobilenet/compiler/backends/cmsis_nn_buffers.py)

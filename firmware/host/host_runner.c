@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Host runner for `mcu-mobilenet validate --target host`.
  *
  *   host_runner INPUTS OUTPUTS [TRACE]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* 2-D convolution, int8. See mm_conv.h. */
 #include "mm_conv.h"
 

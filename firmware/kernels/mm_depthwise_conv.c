@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Depthwise 2-D convolution, int8. See mm_depthwise_conv.h.
  *
  * The filter arrives transposed to [C_OUT, KH, KW], so one output channel's taps are

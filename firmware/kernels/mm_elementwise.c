@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Element-wise kernels. See mm_elementwise.h. */
 #include "mm_elementwise.h"
 

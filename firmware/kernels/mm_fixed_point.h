@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Integer arithmetic of TFLM's reference kernels (gemmlowp semantics), as inline functions.
  *
  * Relies on two's complement integers with arithmetic right shifts of negative values, which

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fully connected layer. See mm_fully_connected.h. */
 #include "mm_fully_connected.h"
 

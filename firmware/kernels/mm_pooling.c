@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Average pooling and mean. See mm_pooling.h. */
 #include "mm_pooling.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Softmax, int8. See mm_softmax.h.
  *
  * Fixed-point values are int32 with a stated number of integer bits: "Qn" holds

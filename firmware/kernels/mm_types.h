@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Types shared by the portable int8 kernels of mcu-mobilenet.
  *
  * Tensors are dense, row-major NHWC (batch, height, width, channels) int8 arrays; a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet bench`: time per inference on a board, with flash and RAM from the ELF."""
 
 from __future__ import annotations

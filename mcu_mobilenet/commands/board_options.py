@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Options shared by the commands that run a model on a board (run, bench, profile), and the
 --backend option of every command that compiles a model."""
 

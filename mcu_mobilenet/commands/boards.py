@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet boards`: the boards the firmware builds for."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet build`: a model compiled into the harness firmware for one board."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet compile`: an int8 .tflite model to C99 sources with a static memory plan."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet demo`: the whole job on the default emulated board, in a few minutes.
 
 A small sweep on the synthetic data set (train, quantize, compile, build, time in QEMU), the

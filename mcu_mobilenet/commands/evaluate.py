@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet evaluate`: top-1 accuracy of a float or an int8 (.tflite, via TFLM) model."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet info`: the layers, mult-adds and parameters of one MobileNetV1 family member."""
 
 from __future__ import annotations

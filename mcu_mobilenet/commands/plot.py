@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet plot`: the trade-off plots of a sweep."""
 
 from __future__ import annotations

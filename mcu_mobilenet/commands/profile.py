@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet profile`: time per layer of a model on a board."""
 
 from __future__ import annotations

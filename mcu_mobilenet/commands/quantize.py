@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet quantize`: full-integer int8 .tflite from a float model, with accuracies."""
 
 from __future__ import annotations

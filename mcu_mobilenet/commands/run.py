@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet run`: a model on a board, emulated or real; prints outputs and times."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet select`: the alpha and resolution to deploy on a board, with the reasons."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet sweep`: the alpha x resolution trade-off, measured on a board."""
 
 from __future__ import annotations

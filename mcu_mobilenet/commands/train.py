@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet train`: trains a MobileNetV1 of any width and resolution on a data set."""
 
 from __future__ import annotations

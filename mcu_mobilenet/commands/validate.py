@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet validate`: generated code against the TFLM reference, byte for byte."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The ahead-of-time compiler: .tflite -> IR -> lowered layers -> memory plan.
 
 tflite_reader.py reads a model into the IR (ir.py), lowering.py turns every op into one kernel

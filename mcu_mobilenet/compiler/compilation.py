@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A model read, checked, lowered, retargeted for its backend and planned: everything the code
 generator needs, nothing written yet.
 

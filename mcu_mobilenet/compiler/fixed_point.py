@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixed-point kernel constants (Q31 multipliers, shifts, clamps), computed on the host exactly as
 TFLM's reference kernels compute them.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Int8 graphs built op by op from a description rather than read from a file.
 
 The ops, tensors and options are what the TFLite converter emits for a Keras CNN classifier

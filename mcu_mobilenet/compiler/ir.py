@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The compiler's typed intermediate representation of a .tflite model.
 
 One subgraph: tensors (shape, dtype, quantization, constant data) and operators in execution

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Lowering: checks every IR operator and turns it into one kernel call with all its constants.
 
 Each supported op becomes a `Layer`: which kernel to call, the int8 tensors it reads and

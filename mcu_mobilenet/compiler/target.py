@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What the generated code will run on, as far as kernel choice and scratch sizes care.
 
 CMSIS-NN picks its code path from the compiler's own feature macros: Helium (MVE) when

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reads a .tflite file into the IR without importing TensorFlow.
 
 Reading is strict: a truncated or corrupt file, a second subgraph or a sparse tensor gives a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Constants of the TFLite flatbuffer schema (tensorflow/compiler/mlir/lite/schema/schema.fbs).
 
 Field numbers are positions in the schema's tables; a union takes two positions (its type and

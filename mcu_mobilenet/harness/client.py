@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The host's side of a conversation with the harness firmware: one request, one reply."""
 
 from __future__ import annotations

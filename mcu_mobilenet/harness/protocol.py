@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The framed serial protocol spoken by firmware/harness (docs/readme-firmware.md).
 
 Frame, both directions, little-endian: b"MM" | type (u8) | payload length (u32) | payload |

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Byte pipes to a board: pyserial URLs (/dev/ttyACM0, socket://host:port, loop://) and the
 TCP connection an emulator opens to us. Both read with a timeout and report a closed line."""
 

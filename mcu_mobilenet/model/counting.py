@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Mult-adds and parameters counted the way the MobileNets paper counts them.
 
 Mult-adds: a standard or pointwise convolution costs K*K*C_in*C_out per output pixel, a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Labelled image sets for training, calibration and evaluation, from `--data SPEC`.
 
 SPEC is one of:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Top-1 accuracy of a float model (run by TensorFlow) and of an int8 .tflite model (run by
 TFLM's reference interpreter, the project's correctness oracle, in a child process)."""
 

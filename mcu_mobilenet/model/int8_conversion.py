@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Full-integer int8 post-training quantization with the TFLite converter.
 
 int8 input and output, int8 activations, per-channel int8 weights (the converter's default

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A real, briefly trained int8 MobileNet in seconds, for other parts' tests.
 
 Builds the family member, trains it for a few steps on the synthetic data set (enough to give

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The int8 graph of a MobileNetV1 family member, built from its layer list without TensorFlow.
 
 Its ops and shapes are those the TFLite converter emits for the Keras model of

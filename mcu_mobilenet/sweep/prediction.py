@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Flash, RAM and time of family members on a board, without training them.
 
 - Arena, scratch, weights and mult-adds: exact, from compiling the family's graph for the

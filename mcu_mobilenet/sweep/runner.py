@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The alpha x resolution sweep: for each point, check the fit, train (or reuse the cached
 model), quantize, compile, build and time on the board, and record everything.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Orchestration: the steps that take a model file to answers from a board.
 
 compile.py writes a model's C sources (compiler, then codegen); firmware.py builds them into

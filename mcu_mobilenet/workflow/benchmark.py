@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Timing a model on a board: the figures `bench`, the sweep and `make bench` report."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A model file to C sources in a folder: the compiler's analysis, then the code generator.
 
     result = compile_model("model.tflite", "out/", prefix="model")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Builds the harness firmware for a board and a compiled model, and reads its memory use.
 
 `make -C firmware` does the compiling; this module gives it the board's flags and the
@@ -207,6 +208,7 @@ def _config_header(board: Board, prefix: str, build_id: str) -> str:
     defines.update({name: f"{value}" for name, value in board.defines.items()})
     lines = [f"#define {name} {value}" for name, value in defines.items()]
     return (
+        "/* SPDX-License-Identifier: Apache-2.0 */\n"
         "/* Written by mcu-mobilenet build from board.toml; do not edit. */\n"
         + "\n".join(lines)
         + "\n"

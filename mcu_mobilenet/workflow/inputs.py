@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A model's inputs: seeded random tensors and image files, as the model takes them."""
 
 from __future__ import annotations

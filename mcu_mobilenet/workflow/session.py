@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One conversation with a model running on a board: build the firmware, start the emulator
 or open the serial port (flashing a real board first), check the board runs this build."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Bit-exactness checks of generated code against the TFLM reference interpreter.
 
 `validate_on_board` runs the inputs on a board (emulated or real) and compares its outputs

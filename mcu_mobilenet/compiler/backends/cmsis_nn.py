@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The cmsis-nn backend: every layer CMSIS-NN can run, retargeted to CMSIS-NN's public API.
 
 `lowering.lower` makes layers for the portable kernels (biases folded, depthwise filters

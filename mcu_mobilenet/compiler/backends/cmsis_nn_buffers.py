@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Scratch sizes from CMSIS-NN's own *_get_buffer_size functions, not re-derived by hand.
 
 A small C helper (firmware/host/cmsis_nn_buffer_sizes.c) is built with the host gcc against the
