@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Two commands on a fresh Debian or Ubuntu machine: `make demo` and `make test`.
 # Both run `setup` first, which installs only what is missing.
 
@@ -5,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEB_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+DEB_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang-format
 JOBS ?= 2
 
 .PHONY: setup deb venv test demo bench lint clean
@@ -40,14 +41,21 @@ bench: setup
 	$(VPY) -m mcu_mobilenet.benchmarks
 
 # CMSIS-NN for the cmsis-nn backend: downloads the pinned release into third_party/ and checks
-# its content hash (mcu_mobilenet/cmsis_nn.py). CMSIS_NN_PATH=<checkout> uses one you have.
+# its content hash (mcu_mobilenet/cmsis_nn_release.py). CMSIS_NN_PATH=<checkout> uses one you have.
 .PHONY: cmsis-nn
 cmsis-nn: venv
-	$(VPY) -m mcu_mobilenet.cmsis_nn fetch
+	$(VPY) -m mcu_mobilenet.cmsis_nn_release fetch
+
+# Hand-written C: clang-format (.clang-format) and lines of at most 100 columns.
+C_SOURCES = $(shell find firmware boards -name '*.[ch]' | sort)
 
 lint: setup
 	$(VENV)/bin/ruff check mcu_mobilenet codegen tests
 	$(VENV)/bin/ruff format --check mcu_mobilenet codegen tests
+	@echo 'clang-format --dry-run -Werror on the C sources of firmware/ and boards/'
+	@clang-format --dry-run -Werror $(C_SOURCES)
+	@awk 'length > 100 { print FILENAME ":" FNR ": longer than 100 columns"; long = 1 } \
+	  END { exit long }' $(C_SOURCES)
 
 clean:
 	rm -rf build out .pytest_cache .ruff_cache *.egg-info

@@ -1,8 +1,10 @@
+# SPDX-License-Identifier: Apache-2.0
 """Writes a lowered, planned model as C99 sources with Jinja2 templates.
 
 Output folder:
   <prefix>_model.h    the API, sizes, shapes and quantization, provenance
   <prefix>_model.c    the arena and one kernel call per layer
+  <prefix>_weights.h  declarations of the const arrays, included by both .c files
   <prefix>_weights.c  const arrays (weights, folded biases, per-channel multipliers and shifts)
   kernels/            the portable kernel sources those calls need, so the folder builds alone
   cmsis-nn/           with the cmsis-nn backend: CMSIS-NN's headers, the sources its calls need
@@ -24,9 +26,9 @@ import numpy as np
 from mcu_mobilenet import __version__
 from mcu_mobilenet.compiler import ir
 from mcu_mobilenet.compiler.backends.cmsis_nn_library import LibraryFiles
+from mcu_mobilenet.compiler.compilation import Compilation
 from mcu_mobilenet.compiler.lowering import ConstArray, Layer
 from mcu_mobilenet.compiler.planner import Plan
-from mcu_mobilenet.compiler.target import Target
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.io import write_bytes_atomically, write_text_atomically
 from mcu_mobilenet.paths import FIRMWARE_DIR
@@ -55,6 +57,8 @@ KERNEL_FAMILIES = {
     "mm_requantize_s8": "mm_elementwise",
 }
 COMMON_KERNEL_HEADERS = ("mm_types.h", "mm_fixed_point.h")
+# The generated files, <prefix>_<name>, each from templates/<name>.j2.
+TEMPLATES = ("model.h", "model.c", "weights.h", "weights.c")
 C_KEYWORDS = set(
     "auto break case char const continue default do double else enum extern float for goto if "
     "inline int long register restrict return short signed sizeof static struct switch "
@@ -62,6 +66,7 @@ C_KEYWORDS = set(
 )
 CTYPES = {"int8": "int8_t", "float32": "float"}
 VALUES_PER_LINE = 24
+LINE_WIDTH = 100  # where generated calls wrap (clang-format keeps the breaks it is given)
 
 
 def check_prefix(prefix: str) -> None:
@@ -91,9 +96,7 @@ def output_paths(out_dir: Path, prefix: str, layers: list[Layer]) -> list[Path]:
         kernel_files += [f"{family}.h", f"{family}.c"]
     kernel_files += _native_files(layers)
     return [
-        out_dir / f"{prefix}_model.h",
-        out_dir / f"{prefix}_model.c",
-        out_dir / f"{prefix}_weights.c",
+        *(out_dir / f"{prefix}_{name}" for name in TEMPLATES),
         *(out_dir / "kernels" / name for name in kernel_files),
     ]
 
@@ -128,16 +131,13 @@ def _library_copies(out_dir: Path, library: LibraryFiles | None) -> dict[Path, P
 
 
 def emit(
-    graph: ir.Graph,
-    layers: list[Layer],
-    plan: Plan,
-    out_dir: str | Path,
-    prefix: str,
-    force: bool = False,
-    library: LibraryFiles | None = None,
-    target: Target | None = None,
+    compilation: Compilation, out_dir: str | Path, prefix: str, force: bool = False
 ) -> EmittedFiles:
+    """Writes the compilation's sources, and the kernel and library files they need, into
+    out_dir."""
     check_prefix(prefix)
+    layers = compilation.layers
+    library, target = compilation.library, compilation.target
     out_dir = Path(out_dir)
     paths = output_paths(out_dir, prefix, layers)
     copies = _library_copies(out_dir, library)
@@ -149,25 +149,25 @@ def emit(
             f"{existing[0]} already exists ({len(existing)} of the output files do); "
             "pass --force to overwrite them or choose another output folder"
         )
-    context = _template_context(graph, layers, plan, prefix)
+    context = _template_context(compilation, prefix)
     context.update(
         library_version=library.version if library else "",
         target_description=target.describe() if target else "",
     )
     environment = _environment()
+    generated, kernels = paths[: len(TEMPLATES)], paths[len(TEMPLATES) :]
     texts = {
-        paths[0]: environment.get_template("model.h.j2").render(context),
-        paths[1]: environment.get_template("model.c.j2").render(context),
-        paths[2]: environment.get_template("weights.c.j2").render(context),
+        path: environment.get_template(f"{name}.j2").render(context)
+        for path, name in zip(generated, TEMPLATES, strict=True)
     }
-    for path in paths[3:]:
+    for path in kernels:
         texts[path] = _kernel_source(path.name).read_text()
     for path, text in texts.items():
         write_text_atomically(path, text, force=True)  # existing files were checked above
     for path, source in copies.items():
         write_bytes_atomically(path, source.read_bytes(), force=True)
     library_sources = [path for path in copies if path.suffix == ".c"]
-    sources = [paths[1], paths[2], *(p for p in paths[3:] if p.suffix == ".c"), *library_sources]
+    sources = [p for p in paths if p.suffix == ".c"] + library_sources
     include_dirs = [out_dir, out_dir / "kernels"]
     if library is not None:
         include_dirs.append(out_dir / library.name / "Include")
@@ -175,7 +175,7 @@ def emit(
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -183,6 +183,8 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    environment.globals.update(braced=braced, c_call=c_call)
+    return environment
 
 
 def c_float(value: float) -> str:
@@ -194,10 +196,37 @@ def c_float(value: float) -> str:
 
 
 def format_values(values: np.ndarray) -> str:
+    """An array initialiser's values, VALUES_PER_LINE a line; the closing brace follows the
+    last value, as clang-format places it."""
     flat = np.ascontiguousarray(values).reshape(-1).tolist()
+    lines = [
+        "    " + ", ".join(map(str, flat[start : start + VALUES_PER_LINE]))
+        for start in range(0, len(flat), VALUES_PER_LINE)
+    ]
+    return ",\n".join(lines) + "};"
+
+
+def braced(values) -> str:
+    """A braced initialiser list, spaced as clang-format spaces it: {1, 2, 3}."""
+    return "{" + ", ".join(str(value) for value in values) + "}"
+
+
+def c_call(indent: int, function: str, arguments: list, before: str = "", after: str = ";") -> str:
+    """`before function(arguments)after`, indented: the arguments fill lines of at most
+    LINE_WIDTH columns, and continuation lines start after the opening parenthesis (where
+    clang-format aligns them)."""
+    line = " " * indent + before + function + "("
+    column = len(line)
     lines = []
-    for start in range(0, len(flat), VALUES_PER_LINE):
-        lines.append("    " + ", ".join(map(str, flat[start : start + VALUES_PER_LINE])) + ",")
+    for number, argument in enumerate(arguments):
+        last = number == len(arguments) - 1
+        piece = f"{argument}" + (")" + after if last else ",")
+        if len(line) > column and len(line) + 1 + len(piece) > LINE_WIDTH:
+            lines.append(line)
+            line = " " * column + piece
+        else:
+            line += (" " if len(line) > column else "") + piece
+    lines.append(line)
     return "\n".join(lines)
 
 
@@ -239,7 +268,7 @@ class _LayerView:
     @staticmethod
     def dims(shape) -> str:
         padded = (1,) * (4 - len(shape)) + tuple(shape)
-        return "{ " + ", ".join(str(int(d)) for d in padded) + " }"
+        return braced(int(d) for d in padded)
 
     @staticmethod
     def float(value: float) -> str:
@@ -249,20 +278,21 @@ class _LayerView:
     def nhwc(dims) -> str:
         """A cmsis_nn_dims initialiser."""
         n, h, w, c = (int(d) for d in dims)
-        return f"{{ .n = {n}, .h = {h}, .w = {w}, .c = {c} }}"
+        return f"{{.n = {n}, .h = {h}, .w = {w}, .c = {c}}}"
 
     @staticmethod
     def tile(height_width) -> str:
         """A cmsis_nn_tile initialiser from a (height, width) pair."""
         h, w = (int(v) for v in height_width)
-        return f"{{ .w = {w}, .h = {h} }}"
+        return f"{{.w = {w}, .h = {h}}}"
 
 
 def _describe(array: ConstArray) -> str:
     return f"{array.name} {array.ctype}{list(array.values.shape)}"
 
 
-def _template_context(graph: ir.Graph, layers: list[Layer], plan: Plan, prefix: str) -> dict:
+def _template_context(compilation: Compilation, prefix: str) -> dict:
+    graph, layers, plan = compilation.graph, compilation.layers, compilation.plan
     model_input = graph.tensors[graph.inputs[0]]
     model_output = graph.tensors[graph.outputs[0]]
     arrays = [
@@ -294,14 +324,13 @@ def _template_context(graph: ir.Graph, layers: list[Layer], plan: Plan, prefix: 
         PREFIX=prefix.upper(),
         model_name=Path(graph.source).name,
         arena_bytes=plan.arena_bytes,
-        arena_alloc=max(plan.arena_bytes, 1),
-        scratch_bytes=max((layer.scratch_bytes for layer in layers), default=0),
+        scratch_bytes=compilation.scratch_bytes,
         cmsis_nn_layers=[view for view in views if view.library == "cmsis-nn"],
         native_layers=[view for view in views if view.library == "native"],
         cmsis_nn_context=any(view.p.get("shared_context") for view in views),
-        weights_bytes=sum(layer.weight_bytes for layer in layers),
+        weights_bytes=compilation.weights_bytes,
         layer_count=len(layers),
-        macs=sum(layer.macs for layer in layers),
+        macs=compilation.macs,
         input=model_input,
         output=model_output,
         input_ctype=CTYPES[model_input.dtype],

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`make bench`: the figures we measure ourselves against (../shared/docs/targets.md).
 
   python -m mcu_mobilenet.benchmarks [--quick] [-o build/bench]
@@ -23,8 +24,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from mcu_mobilenet import cmsis_nn_release
+from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.compiler.compilation import analyze
+from mcu_mobilenet.model.family import MobileNetConfig
+from mcu_mobilenet.model.quick import make_quantized_mobilenet
+from mcu_mobilenet.oracle import tflm_arena_bytes
 from mcu_mobilenet.paths import PROJECT_ROOT
+from mcu_mobilenet.reports import format_bench_report
+from mcu_mobilenet.sweep.prediction import plan_member
 from mcu_mobilenet.table import format_table
+from mcu_mobilenet.workflow.benchmark import bench_on_board
+from mcu_mobilenet.workflow.compile import write_sources
 
 PERSON_DETECT = PROJECT_ROOT.parent / "shared" / "models" / "person_detect.tflite"
 TFLM_ARENA_GOAL_FACTOR = 0.55
@@ -62,8 +73,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _memory_plan(results: dict) -> str:
-    from mcu_mobilenet.compiler import analyze
-    from mcu_mobilenet.oracle import tflm_arena_bytes
 
     log("memory plan of person_detect")
     compilation = analyze(PERSON_DETECT)
@@ -91,23 +100,16 @@ def _memory_plan(results: dict) -> str:
 
 
 def _default_board(results: dict) -> str:
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.commands.bench import format_report
-    from mcu_mobilenet.harness.benchmark import bench_on_board
 
     log("person_detect on qemu-mps2-an386, portable")
     report = bench_on_board(PERSON_DETECT, load_board(QEMU_BOARDS[0]), "portable")
     results["person_detect_an386_portable"] = report
-    return "2. " + format_report(report)
+    return "2. " + format_bench_report(report)
 
 
 def _boards_and_backends(results: dict, boards: tuple[str, ...]) -> str:
-    from mcu_mobilenet import cmsis_nn
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.harness.benchmark import bench_on_board
-    from mcu_mobilenet.model.quick import make_quantized_mobilenet
 
-    backends = ["portable"] + (["cmsis-nn"] if cmsis_nn.locate() else [])
+    backends = ["portable"] + (["cmsis-nn"] if cmsis_nn_release.locate() else [])
     with tempfile.TemporaryDirectory(prefix="mcu-bench-") as tmp:
         log("training the project MobileNet for the board comparison")
         mobilenet = make_quantized_mobilenet(Path(tmp) / "mobilenet_0.25_96.tflite", **MOBILENET)
@@ -137,7 +139,7 @@ def _boards_and_backends(results: dict, boards: tuple[str, ...]) -> str:
     note = (
         ""
         if len(backends) > 1
-        else (f"\n   (cmsis-nn not measured: CMSIS-NN not found; {cmsis_nn.HOW_TO_GET})")
+        else (f"\n   (cmsis-nn not measured: CMSIS-NN not found; {cmsis_nn_release.HOW_TO_GET})")
     )
     table = format_table(
         ["board", "model", "backend", "instructions", "per MAC", "RAM B", "flash B"],
@@ -152,9 +154,6 @@ def _boards_and_backends(results: dict, boards: tuple[str, ...]) -> str:
 
 
 def _code_generation_speed(results: dict) -> str:
-    from mcu_mobilenet.compiler import write_sources
-    from mcu_mobilenet.model.family import MobileNetConfig
-    from mcu_mobilenet.sweep.prediction import plan_member, weights_bytes
 
     log("writing the C sources of a 1.0 MobileNet-224")
     member = plan_member(MobileNetConfig(alpha=1.0, resolution=224))
@@ -164,10 +163,10 @@ def _code_generation_speed(results: dict) -> str:
         seconds = time.perf_counter() - start
     results["codegen_mobilenet_1_0_224"] = {
         "seconds": round(seconds, 2),
-        "weights_bytes": weights_bytes(member),
+        "weights_bytes": member.weights_bytes,
     }
     return (
-        f"4. Writing the C sources of a 1.0 MobileNet-224 ({weights_bytes(member):,} bytes "
+        f"4. Writing the C sources of a 1.0 MobileNet-224 ({member.weights_bytes:,} bytes "
         f"of constants): {seconds:.1f} s"
     )
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Board definitions: boards/<name>/board.toml, loaded and checked.
 
 A board names its CPU and its exact -mcpu/-mfpu/-mfloat-abi, its flash and RAM (the real

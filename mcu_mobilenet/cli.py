@@ -1,8 +1,10 @@
+# SPDX-License-Identifier: Apache-2.0
 """The `mcu-mobilenet` command line: one subcommand per step of the workflow.
 
-Each subcommand lives in mcu_mobilenet/commands/<name>.py with `register(subparsers)`; heavy
-libraries (TensorFlow) are imported only inside the commands that need them, so `compile`
-starts fast.
+Each subcommand lives in mcu_mobilenet/commands/<name>.py with `register(subparsers)`.
+TensorFlow is imported only inside the model/ functions that use it (and matplotlib inside
+the plotting function), so every command starts fast and `compile`, `validate`, `build`,
+`run`, `bench`, `profile` and `boards` never load TensorFlow.
 """
 
 import argparse

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The one exception type for user mistakes: the CLI prints it on one line, never a traceback."""
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Output files that are never half-written and never silently overwritten.
 
 Each output is written to a temporary file beside its final path and renamed into place only

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The correctness oracle: TFLM's reference interpreter, run in a child process.
 
 TFLM aborts the whole process (SIGABRT, no exception) on some models, for example a softmax

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Where the project's non-Python parts live (firmware sources, board definitions)."""
 
 from pathlib import Path

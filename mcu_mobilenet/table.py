@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Plain-text tables for CLI reports (the --json twin carries the same data)."""
 
 from __future__ import annotations

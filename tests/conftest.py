@@ -1,9 +1,11 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared test fixtures: the reference models beside the project, and the CLI entry point."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mcu_mobilenet.cli import main as cli_main
 from mcu_mobilenet.paths import PROJECT_ROOT
@@ -25,7 +27,6 @@ def person_detect(shared_models) -> Path:
 
 def load_person_image(path: Path) -> np.ndarray:
     """The shared BMPs hold int8 input values as raw bytes (see ../shared/models/README.md)."""
-    from PIL import Image
 
     pixels = np.asarray(Image.open(path))
     return pixels.view(np.int8).reshape(pixels.shape[0], pixels.shape[1], 1)

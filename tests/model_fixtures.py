@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Real, briefly trained int8 MobileNets for any test (see mcu_mobilenet.model.quick).
 
 Import the fixture into a test module and ask it for models:
@@ -14,13 +15,15 @@ through a file lock; the same arguments always give the same bytes.
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import pytest
 
+from mcu_mobilenet.cli import main
 from mcu_mobilenet.model.quick import make_quantized_mobilenet
 
 
@@ -78,10 +81,6 @@ TRAIN_ARGS = (
 @pytest.fixture(scope="session")
 def trained_mobilenet(tmp_path_factory) -> tuple[Path, str]:
     """(model.keras, the stdout of `mcu-mobilenet train ... --json`) of TRAIN_ARGS."""
-    import io
-    from contextlib import redirect_stdout
-
-    from mcu_mobilenet.cli import main
 
     folder = shared_test_dir(tmp_path_factory, "trained-mobilenet")
     model, stdout = folder / "model.keras", folder / "train-stdout.json"

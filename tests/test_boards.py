@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Board definitions: they load, agree with their linker scripts, and convert time right."""
 
 import re
@@ -10,6 +11,7 @@ import pytest
 from mcu_mobilenet.boards import DEFAULT_BOARD, list_boards, load_board
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.paths import BOARDS_DIR
+from mcu_mobilenet.workflow.validation import validate_on_board
 
 BOARDS = list_boards()
 BOARD_NAMES = [board.name for board in BOARDS]
@@ -133,7 +135,6 @@ def test_a_board_folder_can_be_given_as_a_path(tmp_path):
 @pytest.mark.skipif(shutil.which("renode") is None, reason="renode not installed (renode.io)")
 @pytest.mark.parametrize("name", [b.name for b in BOARDS if b.emulator == "renode"])
 def test_renode_boards_run_person_detect_bit_exact(name, person_detect, shared_models):
-    from mcu_mobilenet.harness.board_validate import validate_on_board
 
     report = validate_on_board(
         person_detect, name, inputs=1, images=[shared_models / "person.bmp"], pixel_format="raw"

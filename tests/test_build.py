@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Firmware builds: every board definition builds, the ELF's memory is split and checked."""
 
 import json
@@ -9,8 +10,9 @@ import pytest
 
 from mcu_mobilenet.boards import list_boards, load_board
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.firmware_build import ModelSources, build_firmware
 from mcu_mobilenet.paths import BOARDS_DIR
+from mcu_mobilenet.workflow.compile import compile_model
+from mcu_mobilenet.workflow.firmware import ModelSources, build_firmware
 
 BOARDS = list_boards()
 
@@ -22,7 +24,6 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory, person_detect):
     """person_detect compiled once: (sources, compiler report)."""
-    from mcu_mobilenet.compiler import compile_model
 
     folder = tmp_path_factory.mktemp("compiled")
     result = compile_model(person_detect, folder, "model", force=True)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The cmsis-nn backend: generated code calling CMSIS-NN, bit-exact with TFLM on the host (its
 plain C code) and on the QEMU boards (its DSP code on the M4 and M7, its Helium code on the
 M55), scratch sized by CMSIS-NN itself, the pinned release checked by content.
@@ -19,13 +20,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tflite_builders as build
+from c_style import clang_format_violations
 from model_fixtures import quantized_mobilenet  # noqa: F401 (a fixture, used by name)
 
-from mcu_mobilenet import cmsis_nn
-from mcu_mobilenet.compiler import analyze, compile_model
+from mcu_mobilenet import cmsis_nn_release
+from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.compiler.compilation import analyze
 from mcu_mobilenet.compiler.target import ANY_CORTEX_M, HOST, board_target
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.validation import build_host_runner, run_host_runner, validate_on_host
+from mcu_mobilenet.harness.emulators import run_qemu
+from mcu_mobilenet.harness.protocol import FirmwareError
+from mcu_mobilenet.paths import BOARDS_DIR
+from mcu_mobilenet.workflow.compile import compile_model
+from mcu_mobilenet.workflow.firmware import ModelSources, build_firmware
+from mcu_mobilenet.workflow.validation import (
+    build_host_runner,
+    run_host_runner,
+    validate_on_board,
+    validate_on_host,
+)
 
 QEMU_BOARDS = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps3-an547"]  # M4, M7, M55
 PORTABLE_KERNELS = {"mm_mean_hw_s8", "mm_quantize_f32_s8", "mm_dequantize_s8_f32"}
@@ -33,7 +46,7 @@ PORTABLE_KERNELS = {"mm_mean_hw_s8", "mm_quantize_f32_s8", "mm_dequantize_s8_f32
 
 @pytest.fixture(scope="module")
 def cmsis_nn_root() -> Path:
-    root = cmsis_nn.locate()
+    root = cmsis_nn_release.locate()
     if root is None:
         reason = "CMSIS-NN not available: set CMSIS_NN_PATH or run `make cmsis-nn`"
         if os.environ.get("MCU_REQUIRE_CMSIS_NN") == "1":
@@ -51,8 +64,8 @@ def qemu() -> None:
 @pytest.fixture
 def no_cmsis_nn(monkeypatch, tmp_path):
     """An environment without CMSIS-NN: no CMSIS_NN_PATH, no third_party/ copy."""
-    monkeypatch.delenv(cmsis_nn.ENVIRONMENT_VARIABLE, raising=False)
-    monkeypatch.setattr(cmsis_nn, "THIRD_PARTY_DIR", tmp_path / "no-third-party")
+    monkeypatch.delenv(cmsis_nn_release.ENVIRONMENT_VARIABLE, raising=False)
+    monkeypatch.setattr(cmsis_nn_release, "THIRD_PARTY_DIR", tmp_path / "no-third-party")
 
 
 def kernel_zoo(rng: np.random.Generator):
@@ -149,11 +162,11 @@ def _copy_sources(root: Path, destination: Path) -> Path:
 
 def test_content_hash_accepts_the_release_and_rejects_a_modified_tree(cmsis_nn_root, tmp_path):
     tree = _copy_sources(cmsis_nn_root, tmp_path / "copy")
-    cmsis_nn.verify(tree)
+    cmsis_nn_release.verify(tree)
     source = tree / "Source" / "SoftmaxFunctions" / "arm_softmax_s8.c"
     source.write_bytes(source.read_bytes().replace(b"diff_min", b"diff_max", 1))
     with pytest.raises(UserError, match=r"is not CMSIS-NN v7\.0\.0: its sources differ"):
-        cmsis_nn.verify(tree)
+        cmsis_nn_release.verify(tree)
 
 
 def test_a_modified_cmsis_nn_path_is_refused_at_build_time(
@@ -161,7 +174,7 @@ def test_a_modified_cmsis_nn_path_is_refused_at_build_time(
 ):
     tree = _copy_sources(cmsis_nn_root, tmp_path / "copy")
     (tree / "Source" / "extra.c").write_text("int extra;\n")
-    monkeypatch.setenv(cmsis_nn.ENVIRONMENT_VARIABLE, str(tree))
+    monkeypatch.setenv(cmsis_nn_release.ENVIRONMENT_VARIABLE, str(tree))
     model = Path(__file__).parent / "data" / "tiny.tflite"
     code, _, err = run_cli("compile", model, "-o", tmp_path / "out", "--backend", "cmsis-nn")
     assert code == 2 and err.count("\n") == 1
@@ -177,13 +190,13 @@ def _release_tarball(tree: Path, path: Path) -> str:
 def test_fetch_installs_a_verified_release_and_refuses_a_wrong_one(cmsis_nn_root, tmp_path):
     """`make cmsis-nn` runs fetch; here the release comes from a file:// URL, not GitHub."""
     good = _release_tarball(_copy_sources(cmsis_nn_root, tmp_path / "good"), tmp_path / "g.tgz")
-    installed = cmsis_nn.fetch(tmp_path / "third_party" / "CMSIS-NN", good)
-    cmsis_nn.verify(installed)
+    installed = cmsis_nn_release.fetch(tmp_path / "third_party" / "CMSIS-NN", good)
+    cmsis_nn_release.verify(installed)
     bad_tree = _copy_sources(cmsis_nn_root, tmp_path / "bad")
     (bad_tree / "Include" / "arm_nn_types.h").write_text("/* not the release */\n")
     bad = _release_tarball(bad_tree, tmp_path / "b.tgz")
     with pytest.raises(UserError, match="is not CMSIS-NN v7.0.0"):
-        cmsis_nn.fetch(tmp_path / "elsewhere" / "CMSIS-NN", bad)
+        cmsis_nn_release.fetch(tmp_path / "elsewhere" / "CMSIS-NN", bad)
     assert not (tmp_path / "elsewhere" / "CMSIS-NN").exists()
     assert not list((tmp_path / "elsewhere").glob(".cmsis-nn-*")), "a temporary was left"
 
@@ -209,6 +222,7 @@ def test_every_layer_but_mean_and_quantize_runs_on_cmsis_nn(cmsis_nn_root, zoo, 
     assert not re.search(r"^[ \t]+(static )?(const )?cmsis_nn_\w+ \w+ =", model_c, re.MULTILINE)
     assert len(re.findall(r"^static const cmsis_nn_\w+ zoo_l\d+_", model_c, re.MULTILINE)) > 40
     assert model_c.count("#define ZOO_CMSIS_NN_MUTABLE") == 1
+    assert clang_format_violations(sorted((tmp_path / "out").glob("zoo_*"))) == ""
     assert "input_offset = " in model_c
     # Only the CMSIS-NN sources the calls need are shipped, with CMSIS-NN's licence.
     shipped = {path.name for path in (tmp_path / "out" / "cmsis-nn" / "Source").rglob("*.c")}
@@ -229,7 +243,6 @@ def test_sign_conventions_follow_tflm(cmsis_nn_root, zoo):
 
 
 def test_scratch_depends_on_the_cpus_code_path(cmsis_nn_root, zoo):
-    from mcu_mobilenet.boards import load_board
 
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc not installed")
@@ -343,7 +356,6 @@ def test_project_mobilenet_is_bit_exact_on_the_host(cmsis_nn_root, quantized_mob
 
 
 def _assert_bit_exact_on_board(model: Path, board: str, images=(), **options):
-    from mcu_mobilenet.harness.board_validate import validate_on_board
 
     report = validate_on_board(model, board, None, "cmsis-nn", 3, list(images), 5, **options)
     assert report.passed, (board, report.mismatches)
@@ -383,10 +395,6 @@ def test_project_mobilenet_is_bit_exact_on_every_qemu_board(
 @pytest.mark.slow
 def test_scratch_is_exactly_what_cmsis_nn_asks_for_on_helium(cmsis_nn_root, qemu, zoo, tmp_path):
     """On the M55, the firmware's init asks CMSIS-NN's Helium code: one byte less fails."""
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.firmware_build import ModelSources, build_firmware
-    from mcu_mobilenet.harness.emulators import run_qemu
-    from mcu_mobilenet.harness.protocol import FirmwareError
 
     board = load_board("qemu-mps3-an547")
     result = compile_model(zoo, tmp_path / "model", "model", "cmsis-nn", target=board_target(board))
@@ -419,7 +427,6 @@ def test_a_board_too_small_for_arena_and_scratch_is_refused_early(
     cmsis_nn_root, run_cli, person_detect, tmp_path
 ):
     """The early fit check counts the scratch: arena and stack fit this RAM, the scratch not."""
-    from mcu_mobilenet.paths import BOARDS_DIR
 
     board = tmp_path / "qemu-mps3-an547"
     shutil.copytree(BOARDS_DIR / "qemu-mps3-an547", board)

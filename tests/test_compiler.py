@@ -1,8 +1,10 @@
+# SPDX-License-Identifier: Apache-2.0
 """The compiler end to end: reference model bit-exact, memory plan, determinism, golden C,
 cross-compilation, and every user error with its one-line message and nothing written."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -10,12 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tflite_builders as build
 from conftest import load_person_image
 from model_fixtures import quantized_mobilenet  # noqa: F401 (a fixture, used by name)
 
-from mcu_mobilenet.compiler import analyze, compile_model
+from mcu_mobilenet.compiler.compilation import analyze
+from mcu_mobilenet.compiler.planner import plan_memory
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.validation import validate_on_host
+from mcu_mobilenet.tensor_info import TensorInfo
+from mcu_mobilenet.workflow.compile import compile_model
+from mcu_mobilenet.workflow.inputs import image_input
+from mcu_mobilenet.workflow.validation import validate_on_host
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden"
@@ -48,8 +55,6 @@ def alpha_seed(alpha: float) -> int:
 
 
 def test_raw_pixels_are_the_readme_int8_values(shared_models):
-    from mcu_mobilenet.compiler import TensorInfo
-    from mcu_mobilenet.validation import image_input
 
     info = TensorInfo((1, 96, 96, 1), "int8", 2 / 255, -1)
     ours = image_input(shared_models / "person.bmp", info, "raw")
@@ -68,7 +73,6 @@ def test_plan_never_exceeds_the_liveness_bound_and_overlaps_only_where_safe(pers
         compilation = analyze(model)
         assert compilation.plan.arena_bytes <= _aligned(compilation.plan.liveness_bound)
         without_overlaps = analyze(model)
-        from mcu_mobilenet.compiler.planner import plan_memory
 
         disjoint = plan_memory(without_overlaps.graph, without_overlaps.layers, allow_overlap=False)
         assert disjoint.arena_bytes <= _aligned(disjoint.liveness_bound)
@@ -88,7 +92,7 @@ def test_same_model_same_bytes(tmp_path, person_detect):
 
 def test_generated_code_matches_golden_files(tmp_path):
     result = compile_model(DATA / "tiny.tflite", tmp_path, prefix="tiny")
-    for name in ("tiny_model.h", "tiny_model.c", "tiny_weights.c"):
+    for name in ("tiny_model.h", "tiny_model.c", "tiny_weights.h", "tiny_weights.c"):
         produced = (tmp_path / name).read_text()
         if os.environ.get("MCU_UPDATE_GOLDEN") == "1":
             (GOLDEN / name).write_text(produced)
@@ -152,7 +156,6 @@ def test_generated_code_cross_compiles_warning_free(tmp_path, person_detect, cpu
 
 
 def test_compile_cli_report_and_json(tmp_path, run_cli, person_detect):
-    import json
 
     code, out, err = run_cli(
         "compile",
@@ -225,7 +228,6 @@ def test_missing_file_and_folder(tmp_path, run_cli):
 
 
 def test_float_model(tmp_path, run_cli):
-    import tflite_builders as build
 
     rng = np.random.default_rng(0)
     model = build.conv2d(rng, 3, 4, (3, 3), 1, "SAME", 1, "RELU6")
@@ -234,7 +236,6 @@ def test_float_model(tmp_path, run_cli):
 
 
 def test_unsupported_op(tmp_path, run_cli):
-    import tflite_builders as build
 
     rng = np.random.default_rng(0)
     path = build.convert(build.max_pool(), (1, 8, 8, 3), tmp_path / "maxpool.tflite", rng)

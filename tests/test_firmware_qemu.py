@@ -1,8 +1,10 @@
+# SPDX-License-Identifier: Apache-2.0
 """The harness firmware in QEMU: protocol robustness, time conversion, bit-exact models.
 
 Everything here runs the real firmware on every QEMU board the project defines, compiled
 with the real compiler, and compares with the TFLM reference interpreter."""
 
+import json
 import shutil
 import struct
 import time
@@ -10,11 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mcu_mobilenet.boards import list_boards, load_board
-from mcu_mobilenet.firmware_build import ModelSources, build_firmware
 from mcu_mobilenet.harness import protocol
+from mcu_mobilenet.harness.client import HarnessTimeout
 from mcu_mobilenet.harness.emulators import EmulatorDied, run_qemu
+from mcu_mobilenet.model.family import MobileNetConfig
+from mcu_mobilenet.model.keras_builder import build_mobilenet
+from mcu_mobilenet.workflow.compile import compile_model
+from mcu_mobilenet.workflow.firmware import ModelSources, build_firmware
+from mcu_mobilenet.workflow.validation import validate_on_board
 
 QEMU_BOARDS = [board.name for board in list_boards() if board.emulator == "qemu"]
 PERSON_OUTPUT = [-113, 113]  # TFLM's output for person.bmp (../shared/models/README.md)
@@ -27,7 +35,6 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def person_image(shared_models) -> bytes:
-    from PIL import Image
 
     return np.asarray(Image.open(shared_models / "person.bmp")).tobytes()
 
@@ -35,7 +42,6 @@ def person_image(shared_models) -> bytes:
 @pytest.fixture(scope="module")
 def person_firmware(shared_models, tmp_path_factory):
     """Builds person_detect's firmware for a board once per module."""
-    from mcu_mobilenet.compiler import compile_model
 
     root = tmp_path_factory.mktemp("person-firmware")
     result = compile_model(
@@ -82,7 +88,7 @@ def test_info_describes_the_model_and_build(an386, person_firmware):
     assert info.input.shape == (1, 96, 96, 1)
     assert info.input.zero_point == -1
     assert info.input.scale == pytest.approx(2 / 255)
-    assert info.output.size == 2
+    assert info.output.nbytes == 2
     assert info.timer_kind == "systick-icount"
     assert info.layer_names[-1] == "SOFTMAX"
 
@@ -166,7 +172,6 @@ def test_bench_and_profile_replies_are_consistent(an386, person_image):
 
 
 def test_a_no_reply_wait_times_out_with_a_clear_message(an386):
-    from mcu_mobilenet.harness.client import HarnessTimeout
 
     with pytest.raises(HarnessTimeout, match="0 of 7 bytes of the reply header"):
         an386.read_frame(0.5)
@@ -208,7 +213,6 @@ def test_systick_conversion_counts_a_known_loop_exactly(board_name, person_firmw
 @pytest.mark.slow
 @pytest.mark.parametrize("board_name", QEMU_BOARDS)
 def test_person_detect_is_bit_exact_on_every_qemu_board(board_name, shared_models):
-    from mcu_mobilenet.harness.board_validate import validate_on_board
 
     images = [shared_models / "person.bmp", shared_models / "no_person.bmp"]
     report = validate_on_board(
@@ -231,9 +235,6 @@ def _project_mobilenet(folder: Path) -> Path:
     its classifier is widened and given spread biases: the softmax input then has a realistic
     range, without which TFLM aborts (pitfalls.md)."""
     import tensorflow as tf
-
-    from mcu_mobilenet.model.family import MobileNetConfig
-    from mcu_mobilenet.model.keras_builder import build_mobilenet
 
     keras_model = build_mobilenet(
         MobileNetConfig(alpha=0.25, resolution=32, channels=3, classes=4), batch_size=1
@@ -261,7 +262,6 @@ def _project_mobilenet(folder: Path) -> Path:
 @pytest.mark.slow
 def test_a_project_mobilenet_is_bit_exact_on_every_qemu_board(tmp_path):
     """One test for all boards, so the model is converted once."""
-    from mcu_mobilenet.harness.board_validate import validate_on_board
 
     model = _project_mobilenet(tmp_path)
     for board_name in QEMU_BOARDS:
@@ -271,7 +271,6 @@ def test_a_project_mobilenet_is_bit_exact_on_every_qemu_board(tmp_path):
 
 
 def test_bench_json_has_the_documented_integer_keys(run_cli, shared_models):
-    import json
 
     code, out, _ = run_cli(
         "bench", shared_models / "person_detect.tflite", "--runs", "3", "--json", "--no-tflm"
@@ -286,7 +285,6 @@ def test_bench_json_has_the_documented_integer_keys(run_cli, shared_models):
 
 
 def test_run_and_profile_commands_classify_the_shared_images(run_cli, shared_models):
-    import json
 
     images = ["--image", shared_models / "person.bmp", "--image", shared_models / "no_person.bmp"]
     code, out, _ = run_cli(

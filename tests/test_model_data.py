@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Data sets: the synthetic set, image folders, .npz arrays, the held-out split, and errors."""
 
 import numpy as np

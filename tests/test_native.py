@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The native backend: our own kernels with compile-time prepared layouts, bit-exact with TFLM.
 
 On the host the kernels build as plain C (the DSP instructions emulated exactly, under ASan and
@@ -16,8 +17,8 @@ import pytest
 import tflite_builders as build
 from model_fixtures import quantized_mobilenet  # noqa: F401
 
-from mcu_mobilenet.compiler import analyze
-from mcu_mobilenet.validation import validate_on_host
+from mcu_mobilenet.compiler.compilation import analyze
+from mcu_mobilenet.workflow.validation import validate_on_board, validate_on_host
 
 QEMU_BOARDS = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps3-an547", "qemu-netduinoplus2"]
 CASE_SEED = 20261203
@@ -192,8 +193,6 @@ def _assert_bit_exact_on_host(path: Path) -> None:
 
 
 def _assert_bit_exact_on_board(model: Path, board: str, images=(), **options):
-    from mcu_mobilenet.harness.board_validate import validate_on_board
-
     report = validate_on_board(model, board, None, "native", 3, list(images), 5, **options)
     assert report.passed, (board, report.mismatches)
     assert report.bit_exact == 3 + len(images)

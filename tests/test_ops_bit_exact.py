@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Every supported op, alone, over seeded random shapes, strides, paddings, channel counts,
 zero points and activations: generated C (host gcc, ASan + UBSan) against TFLM, byte for byte."""
 
@@ -7,7 +8,8 @@ import numpy as np
 import pytest
 import tflite_builders as build
 
-from mcu_mobilenet.validation import validate_on_host
+from mcu_mobilenet.compiler.compilation import analyze
+from mcu_mobilenet.workflow.validation import validate_on_host
 
 CASE_SEED = 20261128
 
@@ -129,7 +131,6 @@ def test_float_edges_quantize_and_dequantize(tmp_path):
     rng = np.random.default_rng(9)
     model = build.conv2d(rng, 3, 4, (3, 3), 2, "SAME", 1, "RELU6")
     path = build.convert(model, (1, 9, 9, 3), tmp_path / "op.tflite", rng, int8_io=False)
-    from mcu_mobilenet.compiler import analyze
 
     ops = [layer.op for layer in analyze(path).layers]
     assert ops[0] == "QUANTIZE" and ops[-1] == "DEQUANTIZE"

@@ -1,14 +1,17 @@
+# SPDX-License-Identifier: Apache-2.0
 """The host side of the serial protocol, over pyserial's loop:// and local sockets (no board).
 
 The firmware side of the same frames is checked against the real firmware in
 test_firmware_qemu.py."""
 
+import re
 import socket
 import struct
 import sys
 import threading
 import time
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +20,8 @@ from mcu_mobilenet.harness import protocol
 from mcu_mobilenet.harness.client import HarnessClient, HarnessTimeout
 from mcu_mobilenet.harness.emulators import EmulatorDied, _Process
 from mcu_mobilenet.harness.transport import LineClosed, SerialTransport
+from mcu_mobilenet.paths import FIRMWARE_DIR
+from mcu_mobilenet.tensor_info import TensorInfo
 
 
 @pytest.fixture
@@ -74,7 +79,8 @@ def test_info_reply_is_parsed(loop):
     assert info.build_id == "0123456789ab"
     assert info.timer_hz == 25_000_000
     assert info.arena_bytes == 36896
-    assert info.input == protocol.TensorInfo(9216, (1, 96, 96, 1), 0.5, -1)
+    assert info.input == TensorInfo((1, 96, 96, 1), "int8", 0.5, -1)
+    assert info.input.nbytes == 9216
     assert info.output.zero_point == 3
     assert info.layer_names == ("CONV_2D", "SOFTMAX")
 
@@ -181,3 +187,39 @@ def test_a_hanging_emulator_is_ended():
     popen = process._process
     process.end()
     assert popen.poll() is not None
+
+
+def _c_constants(path: Path, pattern: str) -> dict[str, int]:
+    """The integer #defines of a C file whose names match `pattern` (group 1: the name)."""
+    defines = re.findall(rf"^#define ({pattern}) (0x[0-9A-Fa-f]+|\d+)u\b", path.read_text(), re.M)
+    return {name: int(value, 0) for name, value in defines}
+
+
+def test_every_protocol_constant_of_the_firmware_header_is_the_hosts():
+    header = _c_constants(FIRMWARE_DIR / "harness" / "mm_protocol.h", r"MM_\w+")
+    assert len(header) >= 20  # the regular expression reads the header
+    magic = bytes([header.pop("MM_MAGIC_0"), header.pop("MM_MAGIC_1")])
+    assert magic == protocol.MAGIC
+    for name, value in header.items():
+        python_name = name.removeprefix("MM_")
+        assert getattr(protocol, python_name, None) == value, f"{name} in mm_protocol.h"
+    host = {
+        name: getattr(protocol, name)
+        for name in dir(protocol)
+        if re.fullmatch(r"(CMD|REPLY|ERR)_\w+", name)
+    }
+    assert {f"MM_{name}" for name in host} <= set(header), "a host constant the firmware lacks"
+    errors = {value for name, value in host.items() if name.startswith("ERR_")}
+    assert errors == set(protocol.ERROR_NAMES)
+
+
+def test_the_bench_run_limit_is_the_firmwares():
+    main = _c_constants(FIRMWARE_DIR / "harness" / "main.c", r"MAX_BENCH_RUNS")
+    assert main == {"MAX_BENCH_RUNS": protocol.MAX_BENCH_RUNS}
+
+
+def test_a_tensor_whose_size_is_not_int8_or_float32_is_a_protocol_error(loop):
+    payload = _info_payload().replace(struct.pack("<IB", 9216, 4), struct.pack("<IB", 9217, 4), 1)
+    loop.write(protocol.encode_frame(protocol.CMD_INFO | protocol.REPLY_FLAG, payload))
+    with pytest.raises(protocol.ProtocolError, match="neither int8 nor float32"):
+        HarnessClient(loop, timeout_seconds=2.0).info()

@@ -1,8 +1,11 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet quantize` and `evaluate`: int8 models TFLM runs, within a small margin of
 float accuracy, from every float format; and every error case on one line."""
 
+import io
 import json
 import os
+from contextlib import redirect_stdout
 
 import numpy as np
 import pytest
@@ -11,6 +14,10 @@ from model_fixtures import (  # noqa: F401
     trained_mobilenet,
 )
 
+from mcu_mobilenet.cli import main
+from mcu_mobilenet.io import atomic_path
+from mcu_mobilenet.model import synthetic
+from mcu_mobilenet.model.data import load_data, to_model_input
 from mcu_mobilenet.oracle import run_tflm
 
 MOBILENET_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
@@ -27,10 +34,6 @@ def _one_line(err: str) -> bool:
 @pytest.fixture(scope="module")
 def quantized(trained_mobilenet, tmp_path_factory):  # noqa: F811
     """(model.tflite, its JSON report, quantize's stdout) for the shared trained model."""
-    import io
-    from contextlib import redirect_stdout
-
-    from mcu_mobilenet.cli import main
 
     model, _ = trained_mobilenet
     output = tmp_path_factory.mktemp("quantized") / "model.tflite"
@@ -92,8 +95,6 @@ def _legacy_keras2_classifier():
     on the synthetic set so its softmax has a realistic range."""
     import tf_keras
     from tf_keras import layers
-
-    from mcu_mobilenet.model.data import load_data, to_model_input
 
     tf_keras.utils.set_random_seed(3)
     inputs = tf_keras.Input((32, 32, 1))
@@ -164,7 +165,6 @@ def test_savedmodel_folders_quantize(legacy_models, trained_mobilenet, run_cli, 
 
 
 def test_quick_helper_makes_int8_mobilenets_tflm_runs(quantized_mobilenet):  # noqa: F811
-    from mcu_mobilenet.model import synthetic
 
     for alpha in (0.25, 1.0):
         path = quantized_mobilenet(alpha=alpha, resolution=32)
@@ -292,7 +292,6 @@ def test_evaluate_rejects_data_of_another_shape(quantized_mobilenet, run_cli, tm
 
 
 def test_atomic_outputs_leave_nothing_when_the_writer_fails(tmp_path):
-    from mcu_mobilenet.io import atomic_path
 
     target = tmp_path / "model.tflite"
     with pytest.raises(RuntimeError), atomic_path(target) as temporary:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The trade-off workflow: a real 2 x 2 sweep on qemu-mps2-an386 (tiny data and epochs) that
 is killed and resumed, its plots, select from it and from predictions, and failures."""
 
@@ -14,7 +15,18 @@ from pathlib import Path
 import pytest
 from model_fixtures import quantized_mobilenet  # noqa: F401 (a fixture, used by name)
 
+from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.compiler.compilation import analyze
+from mcu_mobilenet.model.family import MobileNetConfig
+from mcu_mobilenet.model.quick import make_quantized_mobilenet
+from mcu_mobilenet.sweep.prediction import (
+    calibrated_cost_model,
+    firmware_overhead,
+    plan_member,
+)
 from mcu_mobilenet.sweep.results import load_points
+from mcu_mobilenet.workflow.benchmark import bench_on_board
+from mcu_mobilenet.workflow.firmware import build_for_model
 
 SWEEP_ARGS = [
     "--alphas",
@@ -181,11 +193,6 @@ def test_select_predicts_for_a_board_whose_ram_rules_out_the_largest(run_cli, bo
 
 def test_predicted_memory_matches_the_built_firmware(tmp_path):
     """select's flash and RAM predictions against a real trained model's ELF."""
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.firmware_build import build_for_model
-    from mcu_mobilenet.model.family import MobileNetConfig
-    from mcu_mobilenet.model.quick import make_quantized_mobilenet
-    from mcu_mobilenet.sweep.prediction import firmware_overhead, plan_member, weights_bytes
 
     board = load_board("qemu-mps2-an386")
     config = MobileNetConfig(alpha=0.25, resolution=64, channels=3, classes=4)
@@ -194,7 +201,7 @@ def test_predicted_memory_matches_the_built_firmware(tmp_path):
     tflite = make_quantized_mobilenet(tmp_path / "m.tflite", 0.25, 64, 3, 4, steps=2)
     memory = build_for_model(tflite, board, tmp_path / "build", "portable").firmware.memory
     assert memory.ram_arena == member.plan.arena_bytes
-    predicted_flash = weights_bytes(member) + overhead.flash_code_and_data
+    predicted_flash = member.weights_bytes + overhead.flash_code_and_data
     assert abs(memory.flash_total - predicted_flash) <= 128  # the arrays' alignment padding
     assert memory.ram_total == member.plan.arena_bytes + overhead.ram_static + overhead.ram_stack
 
@@ -202,10 +209,6 @@ def test_predicted_memory_matches_the_built_firmware(tmp_path):
 def test_time_prediction_from_a_calibrated_cost_model(tmp_path, monkeypatch, quantized_mobilenet):  # noqa: F811
     """The cost model, fitted to two MobileNets' per-layer times on the board, predicts a
     third MobileNet's measured time."""
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.compiler import analyze
-    from mcu_mobilenet.harness.benchmark import bench_on_board
-    from mcu_mobilenet.sweep.prediction import calibrated_cost_model
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     board = load_board("qemu-mps2-an386")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet train`: a short run on synthetic data lands well above chance, writes the
 model and its metrics JSON, is deterministic per seed, and refuses bad requests."""
 

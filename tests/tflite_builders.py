@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Small int8 .tflite models made with TensorFlow inside the tests, one op (or a few) each.
 
 Weights and calibration data come from a seeded generator; the calibration range sets the

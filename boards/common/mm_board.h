@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The seam between the portable harness and one board: start-up, UART, timer.
  *
  * Every board folder provides mm_board_init() (clocks, pins); the UART and timer come from a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What the start-up code shares with the harness: the stack paint and the fault reporter. */
 #ifndef MM_STARTUP_H
 #define MM_STARTUP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Reset and exception vectors for every board (Armv7-M and Armv8-M Mainline).
  *
  * The reset handler sets up C (copies .data, zeroes .bss), paints the stack so the harness
@@ -37,7 +38,8 @@ static void zero_words(uint32_t *start, const uint32_t *end)
 static void paint_free_stack(void)
 {
     uintptr_t stack_pointer;
-    __asm__ volatile("mov %0, sp" : "=r"(stack_pointer));
+    __asm__ volatile("mov %0, sp"
+                     : "=r"(stack_pointer));
     /* Everything below the current stack pointer is unused; leave a margin for this frame. */
     for (uint32_t *word = __stack_bottom; (uintptr_t)word < stack_pointer - 64u; ++word) {
         *word = MM_STACK_PAINT;
@@ -55,7 +57,10 @@ void Reset_Handler(void)
     paint_free_stack();
 #if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
     MM_REG32(CPACR) |= CPACR_CP10_CP11_FULL;
-    __asm__ volatile("dsb\n\tisb" ::: "memory");
+    __asm__ volatile("dsb\n\tisb"
+                     :
+                     :
+                     : "memory");
 #endif
     mm_board_init();
     (void)main();

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* STM32F4 registers the board start-up code touches: clocks (RCC), flash wait states, power
  * and pin multiplexing. Addresses from the STM32F4 reference manuals (RM0090, RM0390). */
 #ifndef MM_STM32F4_H

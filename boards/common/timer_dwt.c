@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The DWT cycle counter (CYCCNT) of real Cortex-M3/M4/M7/M33/M55 parts: one tick per core
  * clock cycle. Its 32 bits wrap after 2^32 cycles (24 s at 180 MHz); mm_timer_now extends it
  * to 64 bits, which is exact as long as it is called at least once per wrap (the harness reads

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SysTick as a 64-bit tick counter: the 24-bit down-counter runs from the processor clock
  * (MM_TIMER_HZ) and its wrap interrupt counts periods.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Arm CMSDK APB UART, as on the MPS2 and MPS3 FPGA images (one driver for all of them).
  * MM_UART_BASE and MM_UART_CLOCK_HZ come from board.toml. */
 #include "mm_board.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* nRF52 UART0 in its legacy (non-DMA) mode: one byte at a time through RXD and TXD.
  * Pins come from board.toml (MM_UART_TX_PIN, MM_UART_RX_PIN); 115200 baud. */
 #include "mm_board.h"

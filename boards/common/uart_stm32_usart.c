@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* STM32F2/F4 USART (status register at 0x00, data at 0x04, BRR at 0x08, CR1 at 0x0C).
  * The board's mm_board_init routes the pins and clocks the peripheral; MM_UART_BASE and
  * MM_UART_CLOCK_HZ (the APB clock feeding it) come from board.toml. */

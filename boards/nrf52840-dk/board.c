@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* nRF52840-DK start-up: runs the 64 MHz clock from the crystal (accurate baud rate) and
  * turns on the flash instruction cache, as any timed application would. */
 #include "mm_board.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* NUCLEO-F446RE start-up: 180 MHz from the internal 16 MHz oscillator through the PLL
  * (16 / 8 * 180 / 2), with voltage scale 1, over-drive and 5 flash wait states as RM0390
  * requires at that speed, the ART accelerator on, APB1 at 45 MHz and APB2 at 90 MHz; then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Netduino Plus 2 start-up: clocks GPIOA and USART1 and hands PA9/PA10 to the USART
  * (alternate function 7). The core keeps its reset clock. */
 #include "mm_board.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* STM32F4 Discovery start-up: clocks GPIOA and USART2 and hands PA2/PA3 to the USART
  * (alternate function 7). The core keeps its reset clock (16 MHz HSI). */
 #include "mm_board.h"

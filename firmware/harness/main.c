@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The harness firmware: serves INFO, INFER, BENCH and PROFILE requests over the board's UART
  * for the one model it is built with (docs/readme-firmware.md describes the protocol).
  *

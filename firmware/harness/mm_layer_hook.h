@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Force-included into every firmware source: makes the generated model call the harness
  * after each layer (MM_LAYER_HOOK in the generated model API), for per-layer timing. */
 #ifndef MM_LAYER_HOOK_H

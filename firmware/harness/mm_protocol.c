@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Sending frames: CRC-32 and the reply writer. Receiving lives in main.c, which knows where
  * each request's payload goes. */
 #include "mm_protocol.h"

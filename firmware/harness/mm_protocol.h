@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The framed serial protocol between the host and the firmware (docs/readme-firmware.md).
  *
  * Frame, both directions, little-endian:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Asks CMSIS-NN itself how much scratch its kernels need, for each of its code paths.
  *
  * Built and run on the host by the compiler (mcu_mobilenet/compiler/backends/cmsis_nn_buffers.py)
@@ -25,9 +26,15 @@
 #error "build this helper for the host: it must see CMSIS-NN's plain C path"
 #endif
 
-enum code_path { PATH_PLAIN, PATH_DSP, PATH_MVE, PATH_UNKNOWN };
+enum code_path {
+    PATH_PLAIN,
+    PATH_DSP,
+    PATH_MVE,
+    PATH_UNKNOWN
+};
 
-static enum code_path parse_path(const char *name) {
+static enum code_path parse_path(const char *name)
+{
     if (strcmp(name, "plain") == 0) {
         return PATH_PLAIN;
     }
@@ -37,7 +44,8 @@ static enum code_path parse_path(const char *name) {
     return strcmp(name, "mve") == 0 ? PATH_MVE : PATH_UNKNOWN;
 }
 
-static int read_ints(int32_t *values, int count) {
+static int read_ints(int32_t *values, int count)
+{
     for (int i = 0; i < count; ++i) {
         long value;
         if (scanf("%ld", &value) != 1) {
@@ -48,12 +56,14 @@ static int read_ints(int32_t *values, int count) {
     return 1;
 }
 
-static cmsis_nn_dims dims_at(const int32_t *v) {
+static cmsis_nn_dims dims_at(const int32_t *v)
+{
     const cmsis_nn_dims dims = {v[0], v[1], v[2], v[3]};
     return dims;
 }
 
-static int32_t conv_size(enum code_path path) {
+static int32_t conv_size(enum code_path path)
+{
     int32_t v[22];
     if (!read_ints(v, 22)) {
         return -1;
@@ -71,7 +81,8 @@ static int32_t conv_size(enum code_path path) {
     }
 }
 
-static int32_t depthwise_size(enum code_path path) {
+static int32_t depthwise_size(enum code_path path)
+{
     int32_t v[23];
     if (!read_ints(v, 23)) {
         return -1;
@@ -89,7 +100,8 @@ static int32_t depthwise_size(enum code_path path) {
     }
 }
 
-static int32_t avgpool_size(enum code_path path) {
+static int32_t avgpool_size(enum code_path path)
+{
     int32_t v[2];
     if (!read_ints(v, 2)) {
         return -1;
@@ -104,7 +116,8 @@ static int32_t avgpool_size(enum code_path path) {
     }
 }
 
-static int32_t fully_connected_size(enum code_path path) {
+static int32_t fully_connected_size(enum code_path path)
+{
     int32_t v[4];
     if (!read_ints(v, 4)) {
         return -1;
@@ -120,7 +133,8 @@ static int32_t fully_connected_size(enum code_path path) {
     }
 }
 
-int main(void) {
+int main(void)
+{
     char kind[16], path_name[16];
     int line = 0;
     while (scanf("%15s %15s", kind, path_name) == 2) {

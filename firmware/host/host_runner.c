@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Host runner for `mcu-mobilenet validate --target host`.
  *
  *   host_runner INPUTS OUTPUTS [TRACE]
@@ -20,7 +21,8 @@
 
 static FILE *trace_file;
 
-void host_trace(int layer, const void *data, int bytes) {
+void host_trace(int layer, const void *data, int bytes)
+{
     if (trace_file != NULL) {
         const int header[2] = {layer, bytes};
         fwrite(header, sizeof header, 1, trace_file);
@@ -28,12 +30,14 @@ void host_trace(int layer, const void *data, int bytes) {
     }
 }
 
-static int fail(const char *what, const char *path) {
+static int fail(const char *what, const char *path)
+{
     fprintf(stderr, "host_runner: %s %s\n", what, path);
     return 1;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     if (argc < 3 || argc > 4) {
         fprintf(stderr, "usage: %s INPUTS OUTPUTS [TRACE]\n", argv[0]);
         return 2;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Forced into the model's translation unit by the host build: layer outputs go to the trace. */
 #ifndef HOST_TRACE_H
 #define HOST_TRACE_H

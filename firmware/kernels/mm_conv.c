@@ -1,18 +1,14 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* 2-D convolution, int8. See mm_conv.h. */
 #include "mm_conv.h"
 
 #include "mm_fixed_point.h"
 
-static int8_t output_value(const mm_conv_params *params, const mm_channel_quant *quant,
-                           int32_t channel, int32_t acc) {
-    acc = mm_requantize(acc, quant->multiplier[channel], quant->shift[channel]);
-    return (int8_t)mm_clamp(acc + params->output_offset, params->act_min, params->act_max);
-}
-
 void mm_conv2d_s8(const mm_conv_params *params, const mm_channel_quant *quant,
                   const mm_dims *input_dims, const int8_t *input,
                   const mm_dims *filter_dims, const int8_t *filter, const int32_t *bias,
-                  const mm_dims *output_dims, int8_t *output) {
+                  const mm_dims *output_dims, int8_t *output)
+{
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
     const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
     const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
@@ -46,7 +42,7 @@ void mm_conv2d_s8(const mm_conv_params *params, const mm_channel_quant *quant,
                             }
                         }
                     }
-                    *output++ = output_value(params, quant, oc, acc);
+                    *output++ = mm_conv_output_value(params, quant, oc, acc);
                 }
             }
         }
@@ -55,7 +51,8 @@ void mm_conv2d_s8(const mm_conv_params *params, const mm_channel_quant *quant,
 
 /* Two filter rows times two input pixels: four dot products sharing every load. */
 static void dot_2x2(const int8_t *w0, const int8_t *w1, const int8_t *a, const int8_t *b,
-                    int32_t length, int32_t acc[4]) {
+                    int32_t length, int32_t acc[4])
+{
     int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
     for (int32_t i = 0; i < length; ++i) {
         const int32_t x = a[i], y = b[i], f = w0[i], g = w1[i];
@@ -70,7 +67,8 @@ static void dot_2x2(const int8_t *w0, const int8_t *w1, const int8_t *a, const i
     acc[3] = b1;
 }
 
-static int32_t dot(const int8_t *weights, const int8_t *a, int32_t length, int32_t sum) {
+static int32_t dot(const int8_t *weights, const int8_t *a, int32_t length, int32_t sum)
+{
     for (int32_t i = 0; i < length; ++i) {
         sum += weights[i] * a[i];
     }
@@ -80,7 +78,8 @@ static int32_t dot(const int8_t *weights, const int8_t *a, int32_t length, int32
 void mm_conv2d_1x1_s8(const mm_conv_params *params, const mm_channel_quant *quant,
                       const mm_dims *input_dims, const int8_t *input,
                       const mm_dims *filter_dims, const int8_t *filter, const int32_t *bias,
-                      const mm_dims *output_dims, int8_t *output) {
+                      const mm_dims *output_dims, int8_t *output)
+{
     const int32_t in_c = input_dims->c, out_c = output_dims->c;
     const int32_t pixels = input_dims->n * input_dims->h * input_dims->w;
     int32_t pixel = 0;
@@ -95,22 +94,23 @@ void mm_conv2d_1x1_s8(const mm_conv_params *params, const mm_channel_quant *quan
             const int8_t *w0 = filter + oc * in_c;
             int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
             dot_2x2(w0, w0 + in_c, a, b, in_c, acc);
-            out_a[oc] = output_value(params, quant, oc, acc[0]);
-            out_a[oc + 1] = output_value(params, quant, oc + 1, acc[1]);
-            out_b[oc] = output_value(params, quant, oc, acc[2]);
-            out_b[oc + 1] = output_value(params, quant, oc + 1, acc[3]);
+            out_a[oc] = mm_conv_output_value(params, quant, oc, acc[0]);
+            out_a[oc + 1] = mm_conv_output_value(params, quant, oc + 1, acc[1]);
+            out_b[oc] = mm_conv_output_value(params, quant, oc, acc[2]);
+            out_b[oc + 1] = mm_conv_output_value(params, quant, oc + 1, acc[3]);
         }
         if (oc < out_c) {
             const int8_t *w0 = filter + oc * in_c;
-            out_a[oc] = output_value(params, quant, oc, dot(w0, a, in_c, bias[oc]));
-            out_b[oc] = output_value(params, quant, oc, dot(w0, b, in_c, bias[oc]));
+            out_a[oc] = mm_conv_output_value(params, quant, oc, dot(w0, a, in_c, bias[oc]));
+            out_b[oc] = mm_conv_output_value(params, quant, oc, dot(w0, b, in_c, bias[oc]));
         }
     }
     if (pixel < pixels) {
         const int8_t *a = input + pixel * in_c;
         int8_t *out_a = output + pixel * out_c;
         for (int32_t oc = 0; oc < out_c; ++oc) {
-            out_a[oc] = output_value(params, quant, oc, dot(filter + oc * in_c, a, in_c, bias[oc]));
+            const int32_t acc = dot(filter + oc * in_c, a, in_c, bias[oc]);
+            out_a[oc] = mm_conv_output_value(params, quant, oc, acc);
         }
     }
 }

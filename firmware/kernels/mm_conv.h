@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* 2-D convolution, int8 (portable C99).
  *
  * input  [N, H, W, C_IN]            int8, zero point params->input_zero_point

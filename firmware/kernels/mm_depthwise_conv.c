@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Depthwise 2-D convolution, int8. See mm_depthwise_conv.h.
  *
  * The filter arrives transposed to [C_OUT, KH, KW], so one output channel's taps are
@@ -9,14 +10,9 @@
 
 #include "mm_fixed_point.h"
 
-static int8_t output_value(const mm_conv_params *params, const mm_channel_quant *quant,
-                           int32_t channel, int32_t acc) {
-    acc = mm_requantize(acc, quant->multiplier[channel], quant->shift[channel]);
-    return (int8_t)mm_clamp(acc + params->output_offset, params->act_min, params->act_max);
-}
-
 static int32_t taps_3x3(const int8_t *filter, const int8_t *top, int32_t column,
-                        int32_t row) {
+                        int32_t row)
+{
     const int8_t *middle = top + row, *bottom = middle + row;
     const int32_t column2 = 2 * column;
     return filter[0] * top[0] + filter[1] * top[column] + filter[2] * top[column2] +
@@ -28,12 +24,13 @@ static int32_t taps_3x3(const int8_t *filter, const int8_t *top, int32_t column,
  * top-left input pixel, `row` the bytes between image rows. */
 static void pixel_3x3(const mm_conv_params *params, const mm_channel_quant *quant,
                       const int8_t *window, int32_t channels, int32_t row, const int8_t *filter,
-                      const int32_t *bias, int8_t *output) {
+                      const int32_t *bias, int8_t *output)
+{
     const int32_t multiplier = params->depth_multiplier;
     if (multiplier == 1) { /* the common case, kept free of the inner loop */
         for (int32_t c = 0; c < channels; ++c, ++window, filter += 9) {
             const int32_t acc = bias[c] + taps_3x3(filter, window, channels, row);
-            output[c] = output_value(params, quant, c, acc);
+            output[c] = mm_conv_output_value(params, quant, c, acc);
         }
         return;
     }
@@ -41,7 +38,7 @@ static void pixel_3x3(const mm_conv_params *params, const mm_channel_quant *quan
     for (int32_t c = 0; c < channels; ++c, ++window) {
         for (int32_t m = 0; m < multiplier; ++m, ++oc, filter += 9) {
             const int32_t acc = bias[oc] + taps_3x3(filter, window, channels, row);
-            output[oc] = output_value(params, quant, oc, acc);
+            output[oc] = mm_conv_output_value(params, quant, oc, acc);
         }
     }
 }
@@ -51,7 +48,8 @@ static void pixel_3x3(const mm_conv_params *params, const mm_channel_quant *quan
 static void pixel_3x3_clipped(const mm_conv_params *params, const mm_channel_quant *quant,
                               const mm_dims *input_dims, const int8_t *image, int32_t y0,
                               int32_t x0, const int8_t *filter, const int32_t *bias,
-                              int8_t *output) {
+                              int8_t *output)
+{
     const int32_t in_c = input_dims->c, row = input_dims->w * in_c;
     const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + 3 > input_dims->h ? input_dims->h - y0 : 3;
     const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + 3 > input_dims->w ? input_dims->w - x0 : 3;
@@ -74,7 +72,7 @@ static void pixel_3x3_clipped(const mm_conv_params *params, const mm_channel_qua
                 }
             }
             acc += (all - inside) * params->input_zero_point + bias[oc];
-            output[oc] = output_value(params, quant, oc, acc);
+            output[oc] = mm_conv_output_value(params, quant, oc, acc);
         }
     }
 }
@@ -82,7 +80,8 @@ static void pixel_3x3_clipped(const mm_conv_params *params, const mm_channel_qua
 /* One channel of any window at any position (dilated or not 3x3). */
 static int32_t window_clipped(const mm_conv_params *params, const mm_dims *input_dims,
                               const int8_t *image, int32_t channel, int32_t y0, int32_t x0,
-                              const int8_t *weights, int32_t k_h, int32_t k_w) {
+                              const int8_t *weights, int32_t k_h, int32_t k_w)
+{
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
     int32_t acc = 0, outside = 0;
     for (int32_t ky = 0; ky < k_h; ++ky, weights += k_w) {
@@ -109,7 +108,8 @@ static int32_t window_clipped(const mm_conv_params *params, const mm_dims *input
 void mm_depthwise_conv2d_s8(const mm_conv_params *params, const mm_channel_quant *quant,
                             const mm_dims *input_dims, const int8_t *input,
                             const mm_dims *filter_dims, const int8_t *filter,
-                            const int32_t *bias, const mm_dims *output_dims, int8_t *output) {
+                            const int32_t *bias, const mm_dims *output_dims, int8_t *output)
+{
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
     const int32_t k_h = filter_dims->h, k_w = filter_dims->w, taps = k_h * k_w;
     const int32_t out_c = output_dims->c;
@@ -139,7 +139,7 @@ void mm_depthwise_conv2d_s8(const mm_conv_params *params, const mm_channel_quant
                     const int32_t acc = window_clipped(params, input_dims, image,
                                                        oc / multiplier, y0, x0,
                                                        filter + oc * taps, k_h, k_w);
-                    output[oc] = output_value(params, quant, oc, acc + bias[oc]);
+                    output[oc] = mm_conv_output_value(params, quant, oc, acc + bias[oc]);
                 }
             }
         }

@@ -1,10 +1,12 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Depthwise 2-D convolution, int8 (portable C99).
  *
  * input  [N, H, W, C_IN]                 int8, zero point params->input_zero_point
  * filter [C_IN * M, KH, KW]             int8, symmetric, per-channel scales; M is
  *                                        params->depth_multiplier, output channel c*M + m
  *                                        reads input channel c. (TFLite stores [1, KH, KW,
- *                                        C_OUT]; the compiler transposes it.)
+ *                                        C_OUT]; the compiler transposes it.) filter_dims
+ *                                        describes this layout: {C_OUT, KH, KW, 1}.
  * bias   [C_IN * M]                      int32, folded on the host (see mm_conv.h)
  * output [N, H_OUT, W_OUT, C_IN * M]     int8
  *

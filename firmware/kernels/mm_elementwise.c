@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Element-wise kernels. See mm_elementwise.h. */
 #include "mm_elementwise.h"
 
@@ -7,12 +8,14 @@
 #include "mm_fixed_point.h"
 
 /* MultiplyByQuantizedMultiplierSmallerThanOneExp: shift <= 0. */
-static int32_t scale_down(int32_t x, int32_t multiplier, int32_t shift) {
+static int32_t scale_down(int32_t x, int32_t multiplier, int32_t shift)
+{
     return mm_rounding_divide_by_pot(mm_doubling_high_mul(x, multiplier), -shift);
 }
 
 void mm_add_s8(const mm_add_params *params, int32_t size, const int8_t *input1,
-               const int8_t *input2, int8_t *output) {
+               const int8_t *input2, int8_t *output)
+{
     for (int32_t i = 0; i < size; ++i) {
         const int32_t a = mm_shift_left(params->input1_offset + input1[i], params->left_shift);
         const int32_t b = mm_shift_left(params->input2_offset + input2[i], params->left_shift);
@@ -26,7 +29,8 @@ void mm_add_s8(const mm_add_params *params, int32_t size, const int8_t *input1,
 }
 
 void mm_pad_s8(const mm_pad_params *params, const mm_dims *input_dims, const int8_t *input,
-               const mm_dims *output_dims, int8_t *output) {
+               const mm_dims *output_dims, int8_t *output)
+{
     const int32_t out_row = output_dims->w * output_dims->c;
     const int32_t out_image = output_dims->h * out_row;
     memset(output, params->value, (size_t)output_dims->n * (size_t)out_image);
@@ -45,7 +49,8 @@ void mm_pad_s8(const mm_pad_params *params, const mm_dims *input_dims, const int
 }
 
 void mm_quantize_f32_s8(const mm_affine_params *params, int32_t size, const float *input,
-                        int8_t *output) {
+                        int8_t *output)
+{
     for (int32_t i = 0; i < size; ++i) {
         float rounded = roundf(input[i] / params->scale);
         /* Saturate in float first: converting an out-of-range float to int is undefined. */
@@ -56,14 +61,16 @@ void mm_quantize_f32_s8(const mm_affine_params *params, int32_t size, const floa
 }
 
 void mm_dequantize_s8_f32(const mm_affine_params *params, int32_t size, const int8_t *input,
-                          float *output) {
+                          float *output)
+{
     for (int32_t i = 0; i < size; ++i) {
         output[i] = (float)((double)params->scale * (double)(input[i] - params->zero_point));
     }
 }
 
 void mm_requantize_s8(const mm_requantize_params *params, int32_t size, const int8_t *input,
-                      int8_t *output) {
+                      int8_t *output)
+{
     for (int32_t i = 0; i < size; ++i) {
         const int32_t value = mm_requantize(input[i] - params->input_zero_point,
                                             params->multiplier, params->shift) +

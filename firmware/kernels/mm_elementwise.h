@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Element-wise int8 kernels (portable C99): ADD, PAD and the conversions at a model's edges.
  * Element-wise kernels read element i before writing element i, so output may equal input.
  */

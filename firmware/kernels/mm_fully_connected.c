@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fully connected layer. See mm_fully_connected.h. */
 #include "mm_fully_connected.h"
 
@@ -6,7 +7,8 @@
 void mm_fully_connected_s8(const mm_fc_params *params, const mm_channel_quant *quant,
                            int32_t batches, int32_t depth, const int8_t *input,
                            const int8_t *filter, const int32_t *bias, int32_t output_depth,
-                           int8_t *output) {
+                           int8_t *output)
+{
     for (int32_t batch = 0; batch < batches; ++batch) {
         const int8_t *row = input + batch * depth;
         const int8_t *weights = filter;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fully connected layer, int8 (portable C99).
  *
  * input  [BATCHES, DEPTH]          int8 (any tensor, flattened)

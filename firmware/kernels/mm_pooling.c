@@ -1,10 +1,12 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Average pooling and mean. See mm_pooling.h. */
 #include "mm_pooling.h"
 
 #include "mm_fixed_point.h"
 
 void mm_avg_pool2d_s8(const mm_pool_params *params, const mm_dims *input_dims,
-                      const int8_t *input, const mm_dims *output_dims, int8_t *output) {
+                      const int8_t *input, const mm_dims *output_dims, int8_t *output)
+{
     const int32_t in_h = input_dims->h, in_w = input_dims->w, channels = input_dims->c;
     for (int32_t batch = 0; batch < input_dims->n; ++batch) {
         const int8_t *image = input + batch * in_h * in_w * channels;
@@ -35,7 +37,8 @@ void mm_avg_pool2d_s8(const mm_pool_params *params, const mm_dims *input_dims,
 }
 
 void mm_mean_hw_s8(const mm_mean_params *params, const mm_dims *input_dims,
-                   const int8_t *input, int8_t *output) {
+                   const int8_t *input, int8_t *output)
+{
     const int32_t channels = input_dims->c;
     const int32_t count = input_dims->h * input_dims->w;
     for (int32_t batch = 0; batch < input_dims->n; ++batch) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Average pooling and the mean over height and width, int8 (portable C99).
  *
  * input  [N, H, W, C]  int8

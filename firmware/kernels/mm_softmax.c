@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Softmax, int8. See mm_softmax.h.
  *
  * Fixed-point values are int32 with a stated number of integer bits: "Qn" holds
@@ -8,16 +9,18 @@
 #include "mm_fixed_point.h"
 
 enum {
-    SCALED_DIFF_INTEGER_BITS = 5,   /* exp() input: Q5 */
-    ACCUMULATION_INTEGER_BITS = 12  /* sum of exponentials: Q12 */
+    SCALED_DIFF_INTEGER_BITS = 5,  /* exp() input: Q5 */
+    ACCUMULATION_INTEGER_BITS = 12 /* sum of exponentials: Q12 */
 };
 
-static int32_t wrapping_add(int32_t a, int32_t b) {
+static int32_t wrapping_add(int32_t a, int32_t b)
+{
     return (int32_t)((uint32_t)a + (uint32_t)b);
 }
 
 /* x * 2^exponent, saturating (exponent > 0). */
-static int32_t saturating_shift_left(int32_t x, int32_t exponent) {
+static int32_t saturating_shift_left(int32_t x, int32_t exponent)
+{
     const int32_t threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1);
     if (x > threshold) {
         return INT32_MAX;
@@ -29,7 +32,8 @@ static int32_t saturating_shift_left(int32_t x, int32_t exponent) {
 }
 
 /* exp(a) for a in [-1/4, 0), Q0 in and out: a Taylor expansion around -1/8. */
-static int32_t exp_on_small_interval(int32_t a) {
+static int32_t exp_on_small_interval(int32_t a)
+{
     const int32_t exp_minus_one_eighth = 1895147668; /* exp(-1/8) in Q0 */
     const int32_t one_third = 715827883;             /* 1/3 in Q0 */
     const int32_t x = a + (1 << 28);                 /* a + 1/8 */
@@ -45,7 +49,8 @@ static int32_t exp_on_small_interval(int32_t a) {
 
 /* exp(a) for a <= 0, a in Q5, result in Q0: exp of a modulo 1/4 on the small interval, then
  * multiplied by exp(-2^k) for each bit k of the remaining multiple of 1/4. */
-static int32_t exp_on_negative_values(int32_t a) {
+static int32_t exp_on_negative_values(int32_t a)
+{
     static const int32_t exp_of_minus_power_of_two[7] = {
         1672461947, /* exp(-1/4) */
         1302514674, /* exp(-1/2) */
@@ -70,16 +75,17 @@ static int32_t exp_on_negative_values(int32_t a) {
 }
 
 /* 1 / (1 + x) for x in [0, 1), Q0 in and out, by Newton-Raphson on the half denominator. */
-static int32_t one_over_one_plus_x(int32_t x) {
+static int32_t one_over_one_plus_x(int32_t x)
+{
     const int64_t sum = (int64_t)x + INT32_MAX;
     const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2); /* Q0 */
-    const int32_t forty_eight_over_17 = 1515870810;                                /* Q2 */
-    const int32_t minus_thirty_two_over_17 = -1010580540;                          /* Q2 */
+    const int32_t forty_eight_over_17 = 1515870810;                              /* Q2 */
+    const int32_t minus_thirty_two_over_17 = -1010580540;                        /* Q2 */
     int32_t estimate = wrapping_add(
         forty_eight_over_17, mm_doubling_high_mul(half_denominator, minus_thirty_two_over_17));
     for (int32_t i = 0; i < 3; ++i) {
         const int32_t product = mm_doubling_high_mul(half_denominator, estimate); /* Q2 */
-        const int32_t error = (1 << 29) - product;                               /* 1 - product */
+        const int32_t error = (1 << 29) - product;                                /* 1 - product */
         estimate = wrapping_add(
             estimate, saturating_shift_left(mm_doubling_high_mul(estimate, error), 2));
     }
@@ -87,7 +93,8 @@ static int32_t one_over_one_plus_x(int32_t x) {
     return saturating_shift_left(estimate, 1);
 }
 
-static int32_t count_leading_zeros(uint32_t value) {
+static int32_t count_leading_zeros(uint32_t value)
+{
     int32_t count = 0;
     if (value == 0) {
         return 32;
@@ -100,7 +107,8 @@ static int32_t count_leading_zeros(uint32_t value) {
 }
 
 /* Q12 sum -> its reciprocal scaled into [1/2, 1) in Q0, and the power of two it dropped. */
-static int32_t reciprocal(int32_t sum, int32_t *bits_over_unit) {
+static int32_t reciprocal(int32_t sum, int32_t *bits_over_unit)
+{
     const int32_t headroom_plus_one = count_leading_zeros((uint32_t)sum);
     *bits_over_unit = ACCUMULATION_INTEGER_BITS - headroom_plus_one;
     const int32_t shifted_minus_one =
@@ -108,13 +116,15 @@ static int32_t reciprocal(int32_t sum, int32_t *bits_over_unit) {
     return one_over_one_plus_x(shifted_minus_one);
 }
 
-static int32_t scaled_difference(const mm_softmax_params *params, int32_t diff) {
+static int32_t scaled_difference(const mm_softmax_params *params, int32_t diff)
+{
     return mm_doubling_high_mul(mm_shift_left(diff, params->input_left_shift),
                                 params->input_multiplier);
 }
 
 void mm_softmax_s8(const mm_softmax_params *params, int32_t rows, int32_t depth,
-                   const int8_t *input, int8_t *output) {
+                   const int8_t *input, int8_t *output)
+{
     for (int32_t row = 0; row < rows; ++row, input += depth, output += depth) {
         int32_t max = -128;
         for (int32_t c = 0; c < depth; ++c) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Softmax over the last dimension, int8 in, int8 out (portable C99).
  *
  * input  [ROWS, DEPTH]  int8, any quantization

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Types shared by the portable int8 kernels of mcu-mobilenet.
  *
  * Tensors are dense, row-major NHWC (batch, height, width, channels) int8 arrays; a
@@ -35,12 +36,12 @@ typedef struct {
 typedef struct {
     mm_hw stride;
     mm_hw dilation;
-    mm_hw padding;             /* rows above and columns left of the input; the rest below/right */
-    int32_t input_zero_point;  /* the value padding taps read, in [-128, 127] */
-    int32_t output_offset;     /* the output zero point, in [-128, 127] */
-    int32_t act_min;           /* fused activation clamp, -128 <= act_min <= act_max <= 127 */
+    mm_hw padding;            /* rows above and columns left of the input; the rest below/right */
+    int32_t input_zero_point; /* the value padding taps read, in [-128, 127] */
+    int32_t output_offset;    /* the output zero point, in [-128, 127] */
+    int32_t act_min;          /* fused activation clamp, -128 <= act_min <= act_max <= 127 */
     int32_t act_max;
-    int32_t depth_multiplier;  /* depthwise only: output channels per input channel */
+    int32_t depth_multiplier; /* depthwise only: output channels per input channel */
 } mm_conv_params;
 
 typedef struct {
@@ -52,7 +53,7 @@ typedef struct {
 } mm_pool_params;
 
 typedef struct {
-    int32_t multiplier;  /* input/output scale with 1/(H*W) folded in */
+    int32_t multiplier; /* input/output scale with 1/(H*W) folded in */
     int32_t shift;
     int32_t input_zero_point;
     int32_t output_zero_point;
@@ -65,13 +66,13 @@ typedef struct {
 } mm_fc_params;
 
 typedef struct {
-    int32_t input_multiplier;  /* beta * input scale in Q5.26 terms, as a multiplier >= 1 */
+    int32_t input_multiplier; /* beta * input scale in Q5.26 terms, as a multiplier >= 1 */
     int32_t input_left_shift;
-    int32_t diff_min;          /* differences from the row maximum below this give 0 */
+    int32_t diff_min; /* differences from the row maximum below this give 0 */
 } mm_softmax_params;
 
 typedef struct {
-    int32_t input1_offset;  /* minus the zero points */
+    int32_t input1_offset; /* minus the zero points */
     int32_t input2_offset;
     int32_t output_offset;
     int32_t left_shift;
@@ -86,8 +87,8 @@ typedef struct {
 } mm_add_params;
 
 typedef struct {
-    int32_t before[4];  /* elements added before each NHWC dimension */
-    int32_t value;      /* the value of added elements (the output zero point) */
+    int32_t before[4]; /* elements added before each NHWC dimension */
+    int32_t value;     /* the value of added elements (the output zero point) */
 } mm_pad_params;
 
 typedef struct {

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Options shared by the commands that run a model on a board (run, bench, profile), and the
 --backend option of every command that compiles a model."""
 
@@ -7,7 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from mcu_mobilenet import cmsis_nn_release
 from mcu_mobilenet.boards import DEFAULT_BOARD
+from mcu_mobilenet.workflow.inputs import PIXEL_FORMATS, make_samples
 
 BACKEND_HELP = (
     "kernel backend: portable or cmsis-nn (default: cmsis-nn on a Cortex-M board when "
@@ -55,13 +58,12 @@ def resolve_backend(requested: str | None, board=None) -> str:
         return requested
     if board is None:
         return "portable"
-    from mcu_mobilenet import cmsis_nn
 
     if not board.cpu.lower().startswith("cortex-m"):
         backend, reason = "portable", f"{board.name}'s {board.cpu} is not a Cortex-M"
-    elif (root := cmsis_nn.locate()) is None:
+    elif (root := cmsis_nn_release.locate()) is None:
         backend = "portable"
-        reason = f"CMSIS-NN not found; for the cmsis-nn backend, {cmsis_nn.HOW_TO_GET}"
+        reason = f"CMSIS-NN not found; for the cmsis-nn backend, {cmsis_nn_release.HOW_TO_GET}"
     else:
         backend = "cmsis-nn"
         reason = f"{board.name} is a {board.cpu} and CMSIS-NN is at {root}"
@@ -75,7 +77,6 @@ def resolve_backend(requested: str | None, board=None) -> str:
 
 def add_image_arguments(parser: argparse.ArgumentParser) -> None:
     """--image FILE (repeatable) and how its pixels become the model's input."""
-    from mcu_mobilenet.validation import PIXEL_FORMATS
 
     parser.add_argument("--image", type=Path, action="append", default=[], help="an image input")
     parser.add_argument(
@@ -100,7 +101,6 @@ def add_input_arguments(parser: argparse.ArgumentParser, default_inputs: int) ->
 
 def collect_inputs(args: argparse.Namespace, input_info, default_inputs: int):
     """The inputs the user asked for, as (names, array [N, ...])."""
-    from mcu_mobilenet.validation import make_samples
 
     count = args.inputs if args.inputs is not None else (0 if args.image else default_inputs)
     samples, names = make_samples(input_info, count, args.image, args.seed, args.pixels)

@@ -1,9 +1,13 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet boards`: the boards the firmware builds for."""
 
 from __future__ import annotations
 
 import argparse
 import json
+
+from mcu_mobilenet.boards import list_boards
+from mcu_mobilenet.table import format_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +21,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.boards import list_boards
-    from mcu_mobilenet.table import format_table
 
     rows = [
         {

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet build`: a model compiled into the harness firmware for one board."""
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mcu_mobilenet.boards import DEFAULT_BOARD
+from mcu_mobilenet.boards import DEFAULT_BOARD, load_board
 from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
+from mcu_mobilenet.io import refuse_existing
 from mcu_mobilenet.table import format_table
+from mcu_mobilenet.workflow.firmware import build_for_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,9 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.firmware_build import build_for_model
-    from mcu_mobilenet.io import refuse_existing
 
     board = load_board(args.board)
     output = args.output.resolve()

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet compile`: an int8 .tflite model to C99 sources with a static memory plan."""
 
 from __future__ import annotations
@@ -7,8 +8,12 @@ import json
 import sys
 from pathlib import Path
 
+from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
+from mcu_mobilenet.compiler.target import board_target
+from mcu_mobilenet.io import write_text_atomically
 from mcu_mobilenet.table import format_table
+from mcu_mobilenet.workflow.compile import compile_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compile",
         help="compile an int8 .tflite model into C99 sources",
         description="Compile an int8 .tflite MobileNet ahead of time into <prefix>_model.h, "
-        "<prefix>_model.c, <prefix>_weights.c and the kernels they call.",
+        "<prefix>_model.c, <prefix>_weights.h, <prefix>_weights.c and the kernels they call.",
     )
     parser.add_argument("model", type=Path, help="int8 .tflite model")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
@@ -40,18 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.compiler import compile_model
-    from mcu_mobilenet.io import write_text_atomically
 
     board = target = None
     if args.board is not None:
-        from mcu_mobilenet.boards import load_board
-
         board = load_board(args.board)
     backend = resolve_backend(args.backend, board)
     if board is not None and backend == "cmsis-nn":
-        from mcu_mobilenet.compiler.target import board_target
-
         target = board_target(board)
     result = compile_model(args.model, args.output, args.prefix, backend, args.force, target)
     report = result.report()

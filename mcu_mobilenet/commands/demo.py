@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet demo`: the whole job on the default emulated board, in a few minutes.
 
 A small sweep on the synthetic data set (train, quantize, compile, build, time in QEMU), the
@@ -8,9 +9,17 @@ trade-off plots. Rerunning reuses every finished step.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from mcu_mobilenet.commands.board_options import add_backend_argument
+from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
+from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.reports import format_sweep_points
+from mcu_mobilenet.sweep.plots import draw_plots
+from mcu_mobilenet.sweep.results import point_label
+from mcu_mobilenet.sweep.runner import SweepSettings, log, run_sweep
+from mcu_mobilenet.workflow.validation import validate_on_board
 
 DEMO_ALPHAS = (0.25, 0.5)
 DEMO_RESOLUTIONS = (32, 64)
@@ -44,15 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.commands.board_options import resolve_backend
-    from mcu_mobilenet.errors import UserError
-    from mcu_mobilenet.harness.board_validate import validate_on_board
-    from mcu_mobilenet.sweep.plots import draw_plots
-    from mcu_mobilenet.sweep.results import point_label
-    from mcu_mobilenet.sweep.runner import SweepSettings, log, run_sweep
 
     board = load_board(args.board)
     if board.emulator == "none":
@@ -93,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _format(report: dict, points) -> str:
-    from mcu_mobilenet.commands.sweep import format_points
 
     pngs = [path for path in report["plots"] if path.endswith(".png")]
     return "\n".join(
@@ -111,7 +110,7 @@ def _format(report: dict, points) -> str:
             f"  flash          {report['flash_bytes']:,} B (weights {report['weights_bytes']:,} B)",
             "",
             "The trade-off (alpha x resolution):",
-            format_points(points),
+            format_sweep_points(points),
             "",
             "plots: " + ", ".join(pngs),
         ]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet evaluate`: top-1 accuracy of a float or an int8 (.tflite, via TFLM) model."""
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from pathlib import Path
 from mcu_mobilenet.model.data import load_data
 from mcu_mobilenet.model.evaluation import float_accuracy, tflite_accuracy
 from mcu_mobilenet.model.family import parse_number
+from mcu_mobilenet.model.int8_conversion import summarize_tflite
 from mcu_mobilenet.model.loading import load_float_model, model_format
-from mcu_mobilenet.model.quantization import summarize_tflite
 from mcu_mobilenet.model.tf_env import quiet_tensorflow
 
 
@@ -38,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.model)
     if model_format(path) == "tflite":
         summary = summarize_tflite(path.read_bytes(), str(path))
-        resolution, channels = summary.input_shape[1], summary.input_shape[3]
-        kind = f"{summary.input_dtype} .tflite (TFLM)"
+        resolution, channels = summary.input.shape[1], summary.input.shape[3]
+        kind = f"{summary.input.dtype} .tflite (TFLM)"
     else:
         model = load_float_model(path)
         resolution, channels = model.resolution, model.channels

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet info`: the layers, mult-adds and parameters of one MobileNetV1 family member."""
 
 from __future__ import annotations
@@ -6,8 +7,8 @@ import argparse
 import json
 
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.model.counting import LayerCost, network_costs
-from mcu_mobilenet.model.family import MobileNetConfig, mobilenet_layers, parse_number
+from mcu_mobilenet.model.counting import LayerCost, count_network
+from mcu_mobilenet.model.family import MobileNetConfig, parse_number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,9 +64,8 @@ def config_from_args(args: argparse.Namespace, classes: int, dropout: float) -> 
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args, parse_number(args.classes, "--classes", int), 0.001)
-    costs = network_costs(mobilenet_layers(config))
-    total_macs = sum(cost.macs for cost in costs)
-    total_params = sum(cost.params for cost in costs)
+    count = count_network(config)
+    costs, total_macs, total_params = list(count.layers), count.macs, count.params
     if args.json:
         report = {
             "model": {

@@ -1,9 +1,16 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet plot`: the trade-off plots of a sweep."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+
+from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.sweep.plots import draw_plots
+from mcu_mobilenet.sweep.results import load_points
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,12 +27,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.errors import UserError
-    from mcu_mobilenet.sweep.plots import draw_plots
-    from mcu_mobilenet.sweep.results import load_points
 
     if not (args.sweep / "sweep.json").is_file():
         raise UserError(f"{args.sweep} holds no sweep (no sweep.json); run `mcu-mobilenet sweep`")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet profile`: time per layer of a model on a board."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ import json
 
 import numpy as np
 
+from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.commands.board_options import (
     add_board_arguments,
     add_input_arguments,
@@ -14,6 +16,7 @@ from mcu_mobilenet.commands.board_options import (
     resolve_backend,
 )
 from mcu_mobilenet.table import format_table
+from mcu_mobilenet.workflow.session import open_session
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,8 +32,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.harness.session import open_session
 
     board = load_board(args.board)
     with open_session(

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet quantize`: full-integer int8 .tflite from a float model, with accuracies."""
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from mcu_mobilenet.io import atomic_path, refuse_existing, report_path, write_js
 from mcu_mobilenet.model.data import load_data, log_to_stderr
 from mcu_mobilenet.model.evaluation import check_classes, float_accuracy, tflite_accuracy
 from mcu_mobilenet.model.family import parse_number
+from mcu_mobilenet.model.int8_conversion import quantize_int8, summarize_tflite
 from mcu_mobilenet.model.loading import load_float_model
-from mcu_mobilenet.model.quantization import quantize_int8, summarize_tflite
 from mcu_mobilenet.model.tf_env import quiet_tensorflow
 
 DEFAULT_CALIBRATION_SAMPLES = 200
@@ -74,12 +75,12 @@ def run(args: argparse.Namespace) -> int:
             "float": float_result.as_dict(),
             "int8": int8_result.as_dict(),
             "input": {
-                "shape": list(summary.input_shape),
-                "dtype": summary.input_dtype,
-                "scale": summary.input_scale,
-                "zero_point": summary.input_zero_point,
+                "shape": list(summary.input.shape),
+                "dtype": summary.input.dtype,
+                "scale": summary.input.scale,
+                "zero_point": summary.input.zero_point,
             },
-            "output": {"shape": list(summary.output_shape), "dtype": summary.output_dtype},
+            "output": {"shape": list(summary.output.shape), "dtype": summary.output.dtype},
             "ops": summary.op_counts,
             "bytes": len(content),
         }

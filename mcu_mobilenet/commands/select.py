@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet select`: the alpha and resolution to deploy on a board, with the reasons."""
 
 from __future__ import annotations
@@ -6,8 +7,18 @@ import argparse
 import json
 from pathlib import Path
 
-from mcu_mobilenet.commands.board_options import add_backend_argument
+from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
 from mcu_mobilenet.commands.sweep import parse_list
+from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.model.family import MobileNetConfig
+from mcu_mobilenet.sweep.prediction import (
+    calibrated_cost_model,
+    firmware_overhead,
+    plan_member,
+)
+from mcu_mobilenet.sweep.results import load_points
+from mcu_mobilenet.sweep.selection import Candidate, Limits, select
 
 DEFAULT_ALPHAS = "0.25,0.5,0.75,1.0"
 DEFAULT_RESOLUTIONS = "32,64,96,128,160,192,224"
@@ -48,8 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.sweep.selection import Limits, select
 
     board = load_board(args.board)
     limits = Limits(
@@ -63,8 +72,6 @@ def run(args: argparse.Namespace) -> int:
     if args.sweep is not None:
         candidates, mode = _from_sweep(args.sweep, board), "sweep"
     else:
-        from mcu_mobilenet.commands.board_options import resolve_backend
-
         args.backend = resolve_backend(args.backend, board)
         candidates, mode = _predicted(args, board, limits), "prediction"
     selection = select(candidates, limits, mode)
@@ -76,7 +83,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _kib(value: float | None, option: str) -> int | None:
-    from mcu_mobilenet.errors import UserError
 
     if value is None:
         return None
@@ -87,7 +93,6 @@ def _kib(value: float | None, option: str) -> int | None:
 
 def _max_time(args: argparse.Namespace, board) -> float | None:
     """--max-time in the board's own unit."""
-    from mcu_mobilenet.errors import UserError
 
     if args.max_time is None:
         return None
@@ -107,9 +112,6 @@ def _max_time(args: argparse.Namespace, board) -> float | None:
 
 
 def _from_sweep(sweep_dir: Path, board):
-    from mcu_mobilenet.errors import UserError
-    from mcu_mobilenet.sweep.results import load_points
-    from mcu_mobilenet.sweep.selection import Candidate
 
     if not (sweep_dir / "sweep.json").is_file():
         raise UserError(f"{sweep_dir} holds no sweep (no sweep.json); run `mcu-mobilenet sweep`")
@@ -138,15 +140,6 @@ def _from_sweep(sweep_dir: Path, board):
 
 
 def _predicted(args: argparse.Namespace, board, limits):
-    from mcu_mobilenet.model.family import MobileNetConfig
-    from mcu_mobilenet.sweep.prediction import (
-        calibrated_cost_model,
-        firmware_overhead,
-        macs,
-        plan_member,
-        weights_bytes,
-    )
-    from mcu_mobilenet.sweep.selection import Candidate
 
     overhead = firmware_overhead(board, args.backend)
     cost_model = (
@@ -166,8 +159,8 @@ def _predicted(args: argparse.Namespace, board, limits):
                 Candidate(
                     alpha,
                     resolution,
-                    macs(member),
-                    flash_bytes=weights_bytes(member) + overhead.flash_code_and_data,
+                    member.macs,
+                    flash_bytes=member.weights_bytes + overhead.flash_code_and_data,
                     ram_bytes=memory + overhead.ram_static + overhead.ram_stack,
                     time=cost_model.predict(member.layers) if cost_model else None,
                     accuracy=None,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet sweep`: the alpha x resolution trade-off, measured on a board."""
 
 from __future__ import annotations
@@ -6,8 +7,12 @@ import argparse
 import json
 from pathlib import Path
 
-from mcu_mobilenet.commands.board_options import add_backend_argument
-from mcu_mobilenet.table import format_table
+from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
+from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.model.family import check_alpha, check_channels, check_resolution
+from mcu_mobilenet.reports import format_sweep_points
+from mcu_mobilenet.sweep.runner import SweepSettings, run_sweep
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +44,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def parse_list(text: str, kind: type, option: str) -> list:
-    from mcu_mobilenet.errors import UserError
 
     try:
         values = [kind(part) for part in text.split(",") if part.strip()]
@@ -51,11 +55,6 @@ def parse_list(text: str, kind: type, option: str) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.commands.board_options import resolve_backend
-    from mcu_mobilenet.errors import UserError
-    from mcu_mobilenet.model.family import check_alpha, check_channels, check_resolution
-    from mcu_mobilenet.sweep.runner import SweepSettings, run_sweep
 
     alphas = parse_list(args.alphas, float, "--alphas")
     resolutions = parse_list(args.resolutions, int, "--resolutions")
@@ -81,48 +80,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([p.to_json() for p in points], indent=2))
     else:
-        print(format_points(points))
+        print(format_sweep_points(points))
         print(
             f"\nresults: {args.output / 'results.csv'} and {args.output / 'results.json'}; "
             f"plots: mcu-mobilenet plot {args.output}"
         )
     return 0
-
-
-def format_points(points) -> str:
-    def percent(value):
-        return "" if value is None else f"{100 * value:.1f}"
-
-    rows = [
-        [
-            p.alpha,
-            p.resolution,
-            p.status,
-            percent(p.float_accuracy),
-            percent(p.int8_accuracy),
-            p.macs or "",
-            p.params or "",
-            p.flash_bytes or "",
-            p.ram_bytes or "",
-            f"{p.time_per_inference:,} {p.time_unit}" if p.time_per_inference else "",
-            p.error if p.status != "done" else "",
-        ]
-        for p in points
-    ]
-    return format_table(
-        [
-            "alpha",
-            "res",
-            "status",
-            "float %",
-            "int8 %",
-            "MACs",
-            "params",
-            "flash B",
-            "RAM B",
-            "time",
-            "note",
-        ],
-        rows,
-        right={0, 1, 3, 4, 5, 6, 7, 8, 9},
-    )

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet train`: trains a MobileNetV1 of any width and resolution on a data set."""
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from pathlib import Path
 from mcu_mobilenet.commands.info import add_family_arguments, config_from_args
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.io import atomic_path, refuse_existing, report_path, write_json
-from mcu_mobilenet.model.counting import network_costs
+from mcu_mobilenet.model.counting import count_network
 from mcu_mobilenet.model.data import DataSplit, load_data
-from mcu_mobilenet.model.family import MobileNetConfig, mobilenet_layers, parse_number
+from mcu_mobilenet.model.family import MobileNetConfig, parse_number
+from mcu_mobilenet.model.keras_builder import build_mobilenet
 from mcu_mobilenet.model.tf_env import quiet_tensorflow
 from mcu_mobilenet.model.training import (
     EpochMetrics,
@@ -66,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args, classes=2, dropout=dropout)
 
     quiet_tensorflow()
-    from mcu_mobilenet.model.keras_builder import build_mobilenet
 
     data = load_data(args.data, config.resolution, config.channels, held_out)
     config = replace(config, classes=len(data.class_names))
@@ -109,7 +110,7 @@ def _report(
     history: list[EpochMetrics],
     seconds: float,
 ) -> dict:
-    costs = network_costs(mobilenet_layers(config))
+    count = count_network(config)
     return {
         "model": str(output),
         "family": {
@@ -119,8 +120,8 @@ def _report(
             "classes": config.classes,
             "variant": config.variant,
             "dropout": config.dropout,
-            "macs": sum(cost.macs for cost in costs),
-            "params": sum(cost.params for cost in costs),
+            "macs": count.macs,
+            "params": count.params,
         },
         "data": {
             "source": data.source,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`mcu-mobilenet validate`: generated code against the TFLM reference, byte for byte."""
 
 from __future__ import annotations
@@ -7,12 +8,14 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.commands.board_options import (
     add_backend_argument,
     add_image_arguments,
     resolve_backend,
 )
-from mcu_mobilenet.validation import ValidationReport
+from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.workflow.validation import ValidationReport, validate_on_board, validate_on_host
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,7 +68,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.errors import UserError
 
     if args.inputs < 0:
         raise UserError("--inputs must be 0 or more")
@@ -74,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
     if args.board is None:
         if args.port:
             raise UserError("--port needs --board (the board behind the port)")
-        from mcu_mobilenet.validation import validate_on_host
 
         report = validate_on_host(
             args.model,
@@ -88,8 +89,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.per_layer:
             raise UserError("--per-layer runs on the host; on a board, `profile` times layers")
-        from mcu_mobilenet.boards import load_board
-        from mcu_mobilenet.harness.board_validate import validate_on_board
 
         board = load_board(args.board)
         report = validate_on_board(

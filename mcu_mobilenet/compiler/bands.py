@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Row bands: running the first layers of a network band by band (patch-based inference).
 
 A layer-by-layer plan must hold a whole tensor at once, so the large early tensors of a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A minimal, bounds-checked reader of the FlatBuffers binary format (read-only).
 
 Enough for .tflite files: tables with scalar, table, vector and string fields. Every read is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The compiler's typed intermediate representation of a .tflite model.
 
 One subgraph: tensors (shape, dtype, quantization, constant data) and operators in execution
@@ -6,9 +7,11 @@ order with their typed options. The reader fills it; lowering checks and consume
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+
+from mcu_mobilenet.tensor_info import TensorInfo, byte_count
 
 
 @dataclass(frozen=True)
@@ -17,7 +20,6 @@ class Quantization:
 
     scales: tuple[float, ...]  # float32 values, held exactly as Python floats
     zero_points: tuple[int, ...]
-    axis: int = 0
 
     @property
     def per_channel(self) -> bool:
@@ -51,10 +53,16 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
-        return self.element_count * np.dtype(self.dtype).itemsize
+        return byte_count(self.shape, self.dtype)
 
-    def describe(self) -> str:
-        return f"{self.dtype}{list(self.shape)}"
+    def info(self) -> TensorInfo:
+        quant = self.quantization
+        return TensorInfo(
+            self.shape,
+            self.dtype,
+            quant.scale if quant else 1.0,
+            quant.zero_point if quant else 0,
+        )
 
 
 # Fused activations and paddings, as the schema names them.
@@ -149,11 +157,3 @@ class Graph:
     operators: list[Operator]
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
-    description: str = ""
-    consumers: dict[int, list[int]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for op in self.operators:
-            for tensor_index in op.inputs:
-                if tensor_index >= 0:
-                    self.consumers.setdefault(tensor_index, []).append(op.index)

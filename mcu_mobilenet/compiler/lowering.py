@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Lowering: checks every IR operator and turns it into one kernel call with all its constants.
 
 Each supported op becomes a `Layer`: which kernel to call, the int8 tensors it reads and
@@ -16,9 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mcu_mobilenet.compiler import fixed_point as q
 from mcu_mobilenet.compiler import ir
-from mcu_mobilenet.compiler import quantization as q
 from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.tensor_info import byte_count
 
 SUPPORTED_OPS = (
     "CONV_2D",
@@ -43,6 +45,8 @@ HINTS = {
 }
 HINTS["STRIDED_SLICE"] = HINTS["PACK"] = HINTS["SHAPE"]
 FUSED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+# The C element type of a constant array -> its numpy dtype.
+C_TYPE_DTYPES = {"int8_t": "int8", "int32_t": "int32"}
 
 
 @dataclass
@@ -55,7 +59,7 @@ class ConstArray:
 
     @property
     def nbytes(self) -> int:
-        return int(self.values.size) * (1 if self.ctype == "int8_t" else 4)
+        return byte_count(self.values.shape, C_TYPE_DTYPES[self.ctype])
 
 
 @dataclass
@@ -348,9 +352,11 @@ def _conv_like(ctx: _Context, depthwise: bool) -> Layer:
     if depthwise:
         filter_sums = weights.reshape(-1, out_c).sum(axis=0)
         layout = np.ascontiguousarray(filt.data[0].transpose(2, 0, 1))  # -> [C_OUT, KH, KW]
+        filter_dims = (out_c, k_h, k_w, 1)  # the layout's dims, as n, h, w, c
     else:
         filter_sums = weights.reshape(out_c, -1).sum(axis=1)
         layout = filt.data  # [C_OUT, KH, KW, C_IN]
+        filter_dims = filt.shape
     bias = _fold_bias(ctx, _bias(ctx, 2, out_c), filter_sums, in_zp)
     multipliers, shifts = q.per_channel_multipliers(
         x.quantization.scale, filt.quantization.scales, y.quantization.scale, out_c
@@ -380,7 +386,7 @@ def _conv_like(ctx: _Context, depthwise: bool) -> Layer:
         ],
         params=dict(
             input_dims=x.shape,
-            filter_dims=filt.shape,
+            filter_dims=filter_dims,
             output_dims=y.shape,
             stride=stride,
             dilation=dilation,

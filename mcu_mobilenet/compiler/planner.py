@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The static memory plan: every activation tensor gets a fixed offset in one arena.
 
 The algorithm, in plain steps:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What the generated code will run on, as far as kernel choice and scratch sizes care.
 
 CMSIS-NN picks its code path from the compiler's own feature macros: Helium (MVE) when
@@ -13,8 +14,8 @@ import subprocess
 from dataclasses import dataclass
 
 from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.toolchain import CROSS_GCC
 
-CROSS_GCC = "arm-none-eabi-gcc"
 PLAIN, DSP, MVE, ANY = "plain", "dsp", "mve", "any"
 CODE_PATHS = (PLAIN, DSP, MVE)  # CMSIS-NN's three implementations of each kernel
 CODE_PATH_NAMES = {PLAIN: "plain C", DSP: "DSP", MVE: "Helium"}
@@ -24,7 +25,6 @@ CODE_PATH_NAMES = {PLAIN: "plain C", DSP: "DSP", MVE: "Helium"}
 class Target:
     name: str  # a board's name, "host", or "any Cortex-M"
     features: str  # one of CODE_PATHS, or ANY when the code must run on every one of them
-    cortex_m: bool
 
     def describe(self) -> str:
         if self.features == ANY:
@@ -37,8 +37,8 @@ class Target:
         return CODE_PATHS if self.features == ANY else (self.features,)
 
 
-HOST = Target("host", PLAIN, cortex_m=False)
-ANY_CORTEX_M = Target("any Cortex-M", ANY, cortex_m=True)
+HOST = Target("host", PLAIN)
+ANY_CORTEX_M = Target("any Cortex-M", ANY)
 
 
 def board_target(board) -> Target:
@@ -64,4 +64,4 @@ def board_target(board) -> Target:
         features = DSP
     else:
         features = PLAIN
-    return Target(board.name, features, cortex_m=board.cpu.lower().startswith("cortex-m"))
+    return Target(board.name, features)

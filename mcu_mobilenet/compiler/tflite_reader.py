@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reads a .tflite file into the IR without importing TensorFlow.
 
 Reading is strict: a truncated or corrupt file, a second subgraph or a sparse tensor gives a
@@ -83,7 +84,6 @@ def _read_model(path: Path, data: bytes) -> ir.Graph:
         operators=operators,
         inputs=graph_inputs,
         outputs=graph_outputs,
-        description=model.string(schema.MODEL_DESCRIPTION) or "",
     )
 
 
@@ -163,7 +163,6 @@ def _read_quantization(table: Table | None) -> ir.Quantization | None:
     return ir.Quantization(
         scales=tuple(float(s) for s in scales),
         zero_points=tuple(int(z) for z in zero_points),
-        axis=table.scalar(schema.QUANT_DIMENSION, "i"),
     )
 
 

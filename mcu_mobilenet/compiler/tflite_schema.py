@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Constants of the TFLite flatbuffer schema (tensorflow/compiler/mlir/lite/schema/schema.fbs).
 
 Field numbers are positions in the schema's tables; a union takes two positions (its type and
@@ -7,14 +8,14 @@ its value). Only what the reader needs is listed.
 FILE_IDENTIFIER = b"TFL3"
 
 # Model
-MODEL_OPERATOR_CODES, MODEL_SUBGRAPHS, MODEL_DESCRIPTION, MODEL_BUFFERS = 1, 2, 3, 4
+MODEL_OPERATOR_CODES, MODEL_SUBGRAPHS, MODEL_BUFFERS = 1, 2, 4
 # SubGraph
 SUBGRAPH_TENSORS, SUBGRAPH_INPUTS, SUBGRAPH_OUTPUTS, SUBGRAPH_OPERATORS = 0, 1, 2, 3
 # Tensor
 TENSOR_SHAPE, TENSOR_TYPE, TENSOR_BUFFER, TENSOR_NAME, TENSOR_QUANTIZATION = 0, 1, 2, 3, 4
 TENSOR_SPARSITY = 6
 # QuantizationParameters
-QUANT_SCALE, QUANT_ZERO_POINT, QUANT_DIMENSION = 2, 3, 6
+QUANT_SCALE, QUANT_ZERO_POINT = 2, 3
 # Operator
 OPERATOR_OPCODE_INDEX, OPERATOR_INPUTS, OPERATOR_OUTPUTS = 0, 1, 2
 OPERATOR_OPTIONS = 4

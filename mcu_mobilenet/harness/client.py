@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The host's side of a conversation with the harness firmware: one request, one reply."""
 
 from __future__ import annotations
@@ -102,19 +103,19 @@ class HarnessClient:
         return self._info
 
     def _check_input(self, data: bytes) -> None:
-        expected = self.info().input.size
+        expected = self.info().input.nbytes
         if len(data) != expected:
             raise UserError(f"input has {len(data)} bytes, the model on the board takes {expected}")
 
     def infer(self, data: bytes) -> protocol.InferReply:
         self._check_input(data)
         frame = self.exchange(protocol.encode_request(protocol.CMD_INFER, 0, data))
-        return protocol.parse_infer(frame, self.info().output.size)
+        return protocol.parse_infer(frame, self.info().output.nbytes)
 
     def profile(self, data: bytes) -> protocol.ProfileReply:
         self._check_input(data)
         frame = self.exchange(protocol.encode_request(protocol.CMD_PROFILE, 0, data))
-        return protocol.parse_profile(frame, self.info().output.size)
+        return protocol.parse_profile(frame, self.info().output.nbytes)
 
     def bench(self, data: bytes, runs: int) -> protocol.BenchReply:
         self._check_input(data)

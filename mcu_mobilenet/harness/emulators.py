@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Starting emulators with the firmware's UART on a TCP socket, and always ending them.
 
 QEMU connects to us as a TCP client: the host listens on port 0 first, so there is no race

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The framed serial protocol spoken by firmware/harness (docs/readme-firmware.md).
 
 Frame, both directions, little-endian: b"MM" | type (u8) | payload length (u32) | payload |
@@ -12,11 +13,14 @@ import zlib
 from dataclasses import dataclass
 
 from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.tensor_info import TensorInfo, byte_count
 
 MAGIC = b"MM"
 HEADER_BYTES = 7
 CRC_BYTES = 4
 PROTOCOL_VERSION = 1
+ARGUMENT_BYTES = 4  # requests with an input carry a u32 argument first
+MAX_BENCH_RUNS = 101  # the most runs one BENCH request may ask for
 
 CMD_INFO = 0x01
 CMD_INFER = 0x02
@@ -41,6 +45,8 @@ ERROR_NAMES = {
 }
 ERR_BAD_SYNC, ERR_TRUNCATED, ERR_TOO_LONG, ERR_BAD_CRC = 1, 2, 3, 4
 ERR_BAD_COMMAND, ERR_BAD_LENGTH, ERR_BAD_ARGUMENT, ERR_MODEL = 5, 6, 7, 8
+
+TENSOR_DTYPES = ("int8", "float32")  # the element types a model input or output can have
 
 # Largest reply the host accepts: guards against reading forever on a corrupted length.
 MAX_REPLY_PAYLOAD = 16 * 1024 * 1024
@@ -119,14 +125,6 @@ def check_crc(frame_type: int, payload: bytes, crc_bytes: bytes) -> Frame:
 
 
 @dataclass(frozen=True)
-class TensorInfo:
-    size: int
-    shape: tuple[int, ...]
-    scale: float
-    zero_point: int
-
-
-@dataclass(frozen=True)
 class InfoReply:
     protocol_version: int
     board: str
@@ -193,10 +191,18 @@ class _Reader:
         return self.take(length).decode("ascii", errors="replace")
 
     def tensor(self) -> TensorInfo:
+        """Size in bytes, rank, dims, scale, zero point; the element type follows from the size
+        (int8: one byte per element, float32: four)."""
         size, rank = self.unpack("IB")
-        shape = self.unpack(f"{rank}I")
+        shape = tuple(self.unpack(f"{rank}I"))
         scale, zero_point = self.unpack("fi")
-        return TensorInfo(size, tuple(shape), scale, zero_point)
+        dtype = next((d for d in TENSOR_DTYPES if byte_count(shape, d) == size), None)
+        if dtype is None:
+            raise ProtocolError(
+                f"{self.what} reply describes a tensor of {size} bytes with shape {list(shape)}, "
+                "which is neither int8 nor float32"
+            )
+        return TensorInfo(shape, dtype, scale, zero_point)
 
     def rest(self) -> bytes:
         return self.take(len(self.payload) - self.offset)

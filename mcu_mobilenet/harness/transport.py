@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Byte pipes to a board: pyserial URLs (/dev/ttyACM0, socket://host:port, loop://) and the
 TCP connection an emulator opens to us. Both read with a timeout and report a closed line."""
 
@@ -5,6 +6,8 @@ from __future__ import annotations
 
 import socket
 from typing import Protocol
+
+import serial
 
 from mcu_mobilenet.errors import UserError
 
@@ -31,7 +34,6 @@ class SerialTransport:
     """A pyserial port opened from a URL."""
 
     def __init__(self, url: str, baud: int = DEFAULT_BAUD):
-        import serial
 
         self.description = url
         self._serial_exception = serial.SerialException

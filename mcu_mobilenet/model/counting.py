@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Mult-adds and parameters counted the way the MobileNets paper counts them.
 
 Mult-adds: a standard or pointwise convolution costs K*K*C_in*C_out per output pixel, a
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mcu_mobilenet.model.family import Layer
+from mcu_mobilenet.model.family import Layer, MobileNetConfig, mobilenet_layers
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,25 @@ def layer_cost(layer: Layer) -> LayerCost:
 
 def network_costs(layers: list[Layer]) -> list[LayerCost]:
     return [layer_cost(layer) for layer in layers]
+
+
+@dataclass(frozen=True)
+class NetworkCount:
+    """A family member's per-layer costs and the network's totals."""
+
+    layers: tuple[LayerCost, ...]
+
+    @property
+    def macs(self) -> int:
+        return sum(cost.macs for cost in self.layers)
+
+    @property
+    def params(self) -> int:
+        return sum(cost.params for cost in self.layers)
+
+
+def count_network(config: MobileNetConfig) -> NetworkCount:
+    return NetworkCount(tuple(network_costs(mobilenet_layers(config))))
 
 
 def _pixels(layer: Layer) -> int:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Labelled image sets for training, calibration and evaluation, from `--data SPEC`.
 
 SPEC is one of:
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.model import synthetic
@@ -82,7 +84,6 @@ def quantize_input(real: np.ndarray, scale: float, zero_point: int) -> np.ndarra
 def read_image(path: Path, height: int, width: int, channels: int) -> np.ndarray:
     """One image file as uint8 [height, width, channels]: converted to gray or RGB, resized.
     Raises OSError or ValueError for an unreadable file."""
-    from PIL import Image
 
     with Image.open(path) as image:
         image = image.convert("L" if channels == 1 else "RGB")
@@ -150,7 +151,6 @@ def _synthetic(
 
 def load_image_folder(folder: Path, resolution: int, channels: int, log: Log) -> ImageSet:
     """Reads DIR/<class>/<image>; corrupt images are reported by path and skipped."""
-    from PIL import Image
 
     class_folders = sorted(p for p in folder.iterdir() if p.is_dir())
     if not class_folders:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Top-1 accuracy of a float model (run by TensorFlow) and of an int8 .tflite model (run by
 TFLM's reference interpreter, the project's correctness oracle, in a child process)."""
 
@@ -16,8 +17,8 @@ from mcu_mobilenet.model.data import (
     quantize_input,
     to_model_input,
 )
+from mcu_mobilenet.model.int8_conversion import TfliteSummary
 from mcu_mobilenet.model.loading import FloatModel
-from mcu_mobilenet.model.quantization import TfliteSummary
 from mcu_mobilenet.oracle import run_tflm
 
 TFLM_CHUNK = 250  # images per child process run: progress, and bounded temporary files
@@ -46,18 +47,18 @@ def float_accuracy(model: FloatModel, images: ImageSet) -> Accuracy:
 def tflite_inputs(summary: TfliteSummary, images: ImageSet) -> np.ndarray:
     """The images as the .tflite input takes them: quantized for int8, floats otherwise."""
     floats = to_model_input(images.images)
-    if summary.input_dtype == "float32":
+    if summary.input.dtype == "float32":
         return floats
-    if summary.input_dtype != "int8":
-        raise UserError(f"input type {summary.input_dtype} is not supported: int8 or float32")
-    return quantize_input(floats, summary.input_scale, summary.input_zero_point)
+    if summary.input.dtype != "int8":
+        raise UserError(f"input type {summary.input.dtype} is not supported: int8 or float32")
+    return quantize_input(floats, summary.input.scale, summary.input.zero_point)
 
 
 def tflite_accuracy(
     path: Path, summary: TfliteSummary, images: ImageSet, log: Log = log_to_stderr
 ) -> Accuracy:
-    check_classes(summary.output_shape[-1], images, str(path))
-    expected = tuple(summary.input_shape[1:])
+    check_classes(summary.output.shape[-1], images, str(path))
+    expected = tuple(summary.input.shape[1:])
     if images.images.shape[1:] != expected:
         raise UserError(
             f"{path}: the data's images are {'x'.join(map(str, images.images.shape[1:]))} but "

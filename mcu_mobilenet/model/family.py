@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The MobileNetV1 family as the paper defines it: one layer list per (alpha, resolution, ...).
 
 Pure Python (no TensorFlow), so `info` answers instantly and the Keras builder, the counts and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Builds the Keras 3 model of one MobileNetV1 family member from its layer list.
 
 Every convolution uses "same" padding and no bias (batch norm follows and the converter

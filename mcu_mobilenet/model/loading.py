@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Loads a float image classifier from a Keras 3 `.keras` file, a legacy Keras 2 `.h5` file
 or a SavedModel folder, and checks that it is one mcu-mobilenet can handle.
 

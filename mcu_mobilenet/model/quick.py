@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A real, briefly trained int8 MobileNet in seconds, for other parts' tests.
 
 Builds the family member, trains it for a few steps on the synthetic data set (enough to give
@@ -13,6 +14,11 @@ from mcu_mobilenet.io import write_bytes_atomically
 from mcu_mobilenet.model import synthetic
 from mcu_mobilenet.model.data import DataSplit, ImageSet
 from mcu_mobilenet.model.family import MobileNetConfig
+from mcu_mobilenet.model.int8_conversion import quantize_int8
+from mcu_mobilenet.model.keras_builder import build_mobilenet
+from mcu_mobilenet.model.loading import FloatModel
+from mcu_mobilenet.model.tf_env import quiet_tensorflow
+from mcu_mobilenet.model.training import TrainSettings, seed_everything, train_classifier
 
 QUICK_BATCH = 16
 QUICK_HELD_OUT = 16
@@ -29,11 +35,6 @@ def make_quantized_mobilenet(
     seed: int = 0,
 ) -> Path:
     """Writes an int8 .tflite of MobileNetV1(alpha, resolution, channels, classes) to `path`."""
-    from mcu_mobilenet.model.keras_builder import build_mobilenet
-    from mcu_mobilenet.model.loading import FloatModel
-    from mcu_mobilenet.model.quantization import quantize_int8
-    from mcu_mobilenet.model.tf_env import quiet_tensorflow
-    from mcu_mobilenet.model.training import TrainSettings, seed_everything, train_classifier
 
     quiet_tensorflow()
     config = MobileNetConfig(alpha=alpha, resolution=resolution, channels=channels, classes=classes)

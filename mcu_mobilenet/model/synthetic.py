@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The built-in synthetic data set: small striped discs whose stripe orientation is the class.
 
 Each image shows a disc (36-60% of the image wide) at a random place on a cluttered

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """TensorFlow's start-up chatter (CUDA probes, CPU feature notes) hidden from command output."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Trains a Keras 3 classifier on a DataSplit: Adam, cosine-decayed learning rate, progress
 on stderr, held-out accuracy after every epoch.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Predicted time per inference of a MobileNet on a board, from per-layer measurements.
 
 The model is linear per kind of layer (standard convolution, depthwise, pointwise, and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The trade-off plots of a sweep (PNG and SVG), drawn with matplotlib's Agg backend.
 
 - accuracy against mult-adds (log scale), as in the MobileNets paper's figures;

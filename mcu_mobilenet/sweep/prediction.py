@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Flash, RAM and time of family members on a board, without training them.
 
 - Arena, scratch, weights and mult-adds: exact, from compiling the family's graph for the
@@ -21,12 +22,18 @@ from pathlib import Path
 
 from mcu_mobilenet import __version__
 from mcu_mobilenet.boards import Board
-from mcu_mobilenet.compiler import Compilation, compile_graph
+from mcu_mobilenet.compiler.compilation import Compilation, analyze, compile_graph
+from mcu_mobilenet.compiler.target import board_target
 from mcu_mobilenet.io import write_text_atomically
 from mcu_mobilenet.model.family import MobileNetConfig
+from mcu_mobilenet.model.quick import make_quantized_mobilenet
 from mcu_mobilenet.paths import FIRMWARE_DIR, PROJECT_ROOT
 from mcu_mobilenet.sweep.cost_model import CostModel, fit_cost_model
 from mcu_mobilenet.sweep.family_graph import family_graph
+from mcu_mobilenet.workflow.compile import write_sources
+from mcu_mobilenet.workflow.firmware import ModelSources, build_firmware
+from mcu_mobilenet.workflow.inputs import random_inputs
+from mcu_mobilenet.workflow.session import open_session
 
 # Two MobileNets, one wide and small, one narrow and large, so the fit sees both regimes.
 CALIBRATION_MODELS = (
@@ -39,18 +46,9 @@ def plan_member(
     config: MobileNetConfig, backend: str = "portable", board: Board | None = None
 ) -> Compilation:
     """The family member compiled (not written) for the backend and the board's CPU."""
-    from mcu_mobilenet.compiler.target import board_target
 
     target = board_target(board) if backend == "cmsis-nn" and board is not None else None
     return compile_graph(family_graph(config), backend, target)
-
-
-def macs(member: Compilation) -> int:
-    return sum(layer.macs for layer in member.layers)
-
-
-def weights_bytes(member: Compilation) -> int:
-    return sum(layer.weight_bytes for layer in member.layers)
 
 
 @dataclass(frozen=True)
@@ -64,8 +62,6 @@ class FirmwareOverhead:
 
 def firmware_overhead(board: Board, backend: str = "portable") -> FirmwareOverhead:
     """Builds the firmware once around the smallest family member and reads its ELF."""
-    from mcu_mobilenet.compiler import write_sources
-    from mcu_mobilenet.firmware_build import ModelSources, build_firmware
 
     member = plan_member(MobileNetConfig(alpha=0.25, resolution=32, classes=2), backend, board)
     with tempfile.TemporaryDirectory(prefix="mcu-overhead-") as tmp:
@@ -87,11 +83,6 @@ def calibrated_cost_model(board: Board, backend: str, port: str | None = None) -
 
 
 def _measure_cost_model(board: Board, backend: str, port: str | None) -> CostModel:
-    from mcu_mobilenet.compiler import analyze
-    from mcu_mobilenet.compiler.target import board_target
-    from mcu_mobilenet.harness.session import open_session
-    from mcu_mobilenet.model.quick import make_quantized_mobilenet
-    from mcu_mobilenet.validation import random_inputs
 
     target = board_target(board) if backend == "cmsis-nn" else None
     measurements = []

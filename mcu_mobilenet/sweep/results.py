@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One sweep point's record, and the sweep's results files (results.json, results.csv).
 
 Each point keeps its own record, `points/<label>/point.json`, written atomically when the

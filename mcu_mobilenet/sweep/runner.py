@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The alpha x resolution sweep: for each point, check the fit, train (or reuse the cached
 model), quantize, compile, build and time on the board, and record everything.
 
@@ -30,9 +31,23 @@ from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.io import write_text_atomically
+from mcu_mobilenet.io import atomic_path, write_text_atomically
+from mcu_mobilenet.model import synthetic
+from mcu_mobilenet.model.counting import count_network
+from mcu_mobilenet.model.data import load_data
+from mcu_mobilenet.model.evaluation import float_accuracy, tflite_accuracy
+from mcu_mobilenet.model.family import MobileNetConfig
+from mcu_mobilenet.model.int8_conversion import quantize_int8, summarize_tflite
+from mcu_mobilenet.model.keras_builder import build_mobilenet
+from mcu_mobilenet.model.loading import load_float_model
+from mcu_mobilenet.model.tf_env import quiet_tensorflow
+from mcu_mobilenet.model.training import TrainSettings, seed_everything, train_classifier
+from mcu_mobilenet.sweep.prediction import plan_member
 from mcu_mobilenet.sweep.results import Point, load_point, load_points, save_point, write_results
+from mcu_mobilenet.workflow.benchmark import bench_on_board
+from mcu_mobilenet.workflow.firmware import check_model_fits
 
 BENCH_RUNS = 3
 
@@ -164,7 +179,6 @@ def run_point(
 
 
 def _config(point: Point, settings: SweepSettings, classes: int):
-    from mcu_mobilenet.model.family import MobileNetConfig
 
     return MobileNetConfig(
         alpha=point.alpha, resolution=point.resolution, channels=settings.channels, classes=classes
@@ -174,21 +188,16 @@ def _config(point: Point, settings: SweepSettings, classes: int):
 def _predict_and_check_fit(point: Point, settings: SweepSettings) -> bool:
     """Exact arena, scratch, weights and mult-adds from the family's graph compiled for the
     board; False if it cannot fit."""
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.firmware_build import check_model_fits
-    from mcu_mobilenet.model.counting import network_costs
-    from mcu_mobilenet.model.family import mobilenet_layers
-    from mcu_mobilenet.sweep.prediction import plan_member, weights_bytes
 
     board = load_board(settings.board)
     config = _config(point, settings, _data_classes(settings))
     member = plan_member(config, settings.backend, board)
-    costs = network_costs(mobilenet_layers(config))
-    point.macs = sum(cost.macs for cost in costs)
-    point.params = sum(cost.params for cost in costs)
+    count = count_network(config)
+    point.macs = count.macs
+    point.params = count.params
     point.arena_bytes = member.plan.arena_bytes
     point.scratch_bytes = member.scratch_bytes
-    point.weights_bytes = weights_bytes(member)
+    point.weights_bytes = member.weights_bytes
     try:
         check_model_fits(
             board, config.label, point.weights_bytes, point.arena_bytes, point.scratch_bytes
@@ -204,8 +213,6 @@ def _predict_and_check_fit(point: Point, settings: SweepSettings) -> bool:
 
 
 def _data_classes(settings: SweepSettings) -> int:
-    from mcu_mobilenet.model import synthetic
-    from mcu_mobilenet.model.data import load_data
 
     if settings.data.partition(":")[0] == "synthetic":
         return len(synthetic.CLASS_NAMES)
@@ -218,7 +225,6 @@ def _data_classes(settings: SweepSettings) -> int:
 
 
 def _point_data(point: Point, settings: SweepSettings):
-    from mcu_mobilenet.model.data import load_data
 
     return load_data(
         settings.data,
@@ -230,10 +236,6 @@ def _point_data(point: Point, settings: SweepSettings):
 
 
 def _train(folder: Path, point: Point, settings: SweepSettings, data: Callable) -> Path:
-    from mcu_mobilenet.io import atomic_path
-    from mcu_mobilenet.model.keras_builder import build_mobilenet
-    from mcu_mobilenet.model.tf_env import quiet_tensorflow
-    from mcu_mobilenet.model.training import TrainSettings, seed_everything, train_classifier
 
     model_path, record_path = folder / "model.keras", folder / "train.json"
     wanted = {"alpha": point.alpha, "resolution": point.resolution, **settings.to_json()}
@@ -267,10 +269,6 @@ def _train(folder: Path, point: Point, settings: SweepSettings, data: Callable) 
 def _quantize(
     folder: Path, model_path: Path, point: Point, settings: SweepSettings, data: Callable
 ) -> Path:
-    from mcu_mobilenet.io import atomic_path
-    from mcu_mobilenet.model.evaluation import float_accuracy, tflite_accuracy
-    from mcu_mobilenet.model.loading import load_float_model
-    from mcu_mobilenet.model.quantization import quantize_int8, summarize_tflite
 
     tflite, record_path = folder / "model.tflite", folder / "quantize.json"
     if tflite.is_file() and record_path.is_file():
@@ -298,8 +296,6 @@ def _quantize(
 
 
 def _measure(tflite: Path, point: Point, settings: SweepSettings, port: str | None) -> None:
-    from mcu_mobilenet.boards import load_board
-    from mcu_mobilenet.harness.benchmark import bench_on_board
 
     report = bench_on_board(
         tflite,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Choosing alpha and resolution for a board: the paper's "choose a model size based on the
 constraints of the problem", made concrete.
 

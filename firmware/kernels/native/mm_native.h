@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Native int8 kernels of mcu-mobilenet: the layouts and constants the compiler prepares for
  * them, and their API.
  *
@@ -42,7 +43,8 @@ typedef struct {
     int32_t shift;      /* right shift, in [1, 24] */
 } mm_native_channel;
 
-typedef enum { MM_NATIVE_OUTPUT_SATURATE = 0, MM_NATIVE_OUTPUT_CLAMP = 1 } mm_native_output_mode;
+typedef enum { MM_NATIVE_OUTPUT_SATURATE = 0,
+               MM_NATIVE_OUTPUT_CLAMP = 1 } mm_native_output_mode;
 
 typedef struct {
     int32_t act_min; /* fused activation clamp, -128 <= act_min <= act_max <= 127 */
@@ -51,7 +53,8 @@ typedef struct {
 } mm_native_output;
 
 static inline int8_t mm_native_requantize(int32_t doubled_acc, const mm_native_channel *channel,
-                                          const mm_native_output *output) {
+                                          const mm_native_output *output)
+{
     int32_t value = mm_smmlar(doubled_acc, channel->multiplier, channel->rounding);
     if (output->mode == MM_NATIVE_OUTPUT_SATURATE) {
         return (int8_t)mm_ssat8(value >> channel->shift);

@@ -1,10 +1,12 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Any 2-D convolution on the matrix core, through patches. See mm_native.h. */
 #include "mm_native.h"
 
 /* Packs the int8 values under the window of output pixel (out_y, out_x) into patch, in the
  * filter's [KH][KW][C_IN] order, taps outside the image reading the input zero point. */
 static void gather_patch(const mm_native_window *w, const int8_t *input, int32_t out_y,
-                         int32_t out_x, int8_t *patch) {
+                         int32_t out_x, int8_t *patch)
+{
     const int32_t y0 = out_y * w->stride_h - w->pad_top;
     const int32_t x0 = out_x * w->stride_w - w->pad_left;
     for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
@@ -21,7 +23,8 @@ static void gather_patch(const mm_native_window *w, const int8_t *input, int32_t
 }
 
 /* Two gathered patches (b may be null) widened into the matrix core's row layout. */
-static void widen_patches(const int8_t *a, const int8_t *b, int32_t groups, int32_t *rows) {
+static void widen_patches(const int8_t *a, const int8_t *b, int32_t groups, int32_t *rows)
+{
     for (int32_t g = 0; g < groups; ++g, rows += 4) {
         const uint32_t word_a = mm_load_u32(a + 4 * g);
         const uint32_t word_b = b != 0 ? mm_load_u32(b + 4 * g) : 0u;
@@ -34,7 +37,8 @@ static void widen_patches(const int8_t *a, const int8_t *b, int32_t groups, int3
 
 void mm_native_conv_s8(const mm_native_gemm_params *params, const mm_native_channel *channels,
                        const mm_native_window *window, const int8_t *input,
-                       const int32_t *filter, int32_t *scratch, int8_t *output) {
+                       const int32_t *filter, int32_t *scratch, int8_t *output)
+{
     const int32_t groups = params->groups, out_channels = params->out_channels;
     const int32_t pixels = window->out_h * window->out_w;
     /* scratch: the widened rows (4 words per group), then the two raw patches. */

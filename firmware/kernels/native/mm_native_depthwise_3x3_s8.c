@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Depthwise 3x3 convolution on pairs of taps. See mm_native.h for the filter words.
  *
  * A window's nine taps are multiplied as four pairs and one single: (row 0, row 1) of each of
@@ -22,7 +23,8 @@ typedef struct {
     int inside[3];
 } window_rows_t;
 
-static window_rows_t window_rows(const mm_native_window *w, int32_t out_y) {
+static window_rows_t window_rows(const mm_native_window *w, int32_t out_y)
+{
     window_rows_t rows;
     int32_t offset[3];
     const int32_t row_bytes = w->in_w * w->in_c, y0 = out_y * w->stride_h - w->pad_top;
@@ -41,7 +43,8 @@ static window_rows_t window_rows(const mm_native_window *w, int32_t out_y) {
 /* The channel's five filter words with the rows outside the image zeroed, and its bias
  * with their taps' w * input_zero_point added. */
 static int32_t mask_rows(const window_rows_t *rows, const int32_t *taps, int32_t bias,
-                         int32_t zero_point, int32_t masked[TAP_WORDS]) {
+                         int32_t zero_point, int32_t masked[TAP_WORDS])
+{
     int32_t outside_sum = 0;
     for (int32_t i = 0; i < TAP_WORDS; ++i) {
         masked[i] = taps[i];
@@ -75,7 +78,8 @@ typedef struct {
 
 static MM_ALWAYS_INLINE channel_row_t channel_row(const window_rows_t *rows,
                                                   const mm_native_channel *channel,
-                                                  const int32_t *taps, int32_t zero_point) {
+                                                  const int32_t *taps, int32_t zero_point)
+{
     channel_row_t k;
     int32_t f[TAP_WORDS];
     const int all_inside = rows->inside[0] && rows->inside[1] && rows->inside[2];
@@ -94,7 +98,8 @@ static MM_ALWAYS_INLINE channel_row_t channel_row(const window_rows_t *rows,
 
 static MM_ALWAYS_INLINE int8_t finish(int32_t acc, const channel_row_t *k,
                                       const mm_native_output *output,
-                                      mm_native_output_mode mode) {
+                                      mm_native_output_mode mode)
+{
     int32_t value = mm_smmlar(acc, k->multiplier, k->rounding);
     if (mode == MM_NATIVE_OUTPUT_SATURATE) {
         return (int8_t)mm_ssat8(value >> k->shift);
@@ -110,7 +115,8 @@ typedef struct {
     int32_t bottom;
 } column_t;
 
-static MM_ALWAYS_INLINE column_t load_column(const int8_t *top, int32_t second, int32_t third) {
+static MM_ALWAYS_INLINE column_t load_column(const int8_t *top, int32_t second, int32_t third)
+{
     column_t column;
     column.pair = mm_pack_pair(top[0], top[second]);
     column.bottom = top[third];
@@ -121,7 +127,8 @@ static MM_ALWAYS_INLINE column_t load_column(const int8_t *top, int32_t second, 
  * zero point outside the image. */
 static MM_ALWAYS_INLINE column_t column_at(const mm_native_window *w, const int8_t *image,
                                            const window_rows_t *rows, int32_t x,
-                                           int32_t zero_pair) {
+                                           int32_t zero_pair)
+{
     if (x < 0 || x >= w->in_w) {
         const column_t outside = {zero_pair, w->input_zero_point};
         return outside;
@@ -130,15 +137,18 @@ static MM_ALWAYS_INLINE column_t column_at(const mm_native_window *w, const int8
 }
 
 /* The window's sum with column k (0, 1, 2) of the filter added. */
-static MM_ALWAYS_INLINE int32_t add0(int32_t acc, column_t c, const channel_row_t *k) {
+static MM_ALWAYS_INLINE int32_t add0(int32_t acc, column_t c, const channel_row_t *k)
+{
     return mm_smlabb(c.bottom, k->w3, mm_smlad(c.pair, k->w0, acc));
 }
 
-static MM_ALWAYS_INLINE int32_t add1(int32_t acc, column_t c, const channel_row_t *k) {
+static MM_ALWAYS_INLINE int32_t add1(int32_t acc, column_t c, const channel_row_t *k)
+{
     return mm_smlabt(c.bottom, k->w3, mm_smlad(c.pair, k->w1, acc));
 }
 
-static MM_ALWAYS_INLINE int32_t add2(int32_t acc, column_t c, const channel_row_t *k) {
+static MM_ALWAYS_INLINE int32_t add2(int32_t acc, column_t c, const channel_row_t *k)
+{
     return mm_smlabb(c.bottom, k->w4, mm_smlad(c.pair, k->w2, acc));
 }
 
@@ -149,7 +159,8 @@ static MM_ALWAYS_INLINE void row_stride_1(const mm_native_window *w,
                                           const mm_native_output *output,
                                           mm_native_output_mode mode, const channel_row_t *k,
                                           const window_rows_t *rows, const int8_t *image,
-                                          int8_t *out, int32_t out_step) {
+                                          int8_t *out, int32_t out_step)
+{
     const int32_t zero_pair = mm_pack_pair(w->input_zero_point, w->input_zero_point);
     const int32_t first = -w->pad_left, out_w = w->out_w, step = w->in_c;
     const int32_t second = rows->second, third = rows->third;
@@ -196,7 +207,8 @@ static MM_ALWAYS_INLINE void row_stride_2(const mm_native_window *w,
                                           const mm_native_output *output,
                                           mm_native_output_mode mode, const channel_row_t *k,
                                           const window_rows_t *rows, const int8_t *image,
-                                          int8_t *out, int32_t out_step) {
+                                          int8_t *out, int32_t out_step)
+{
     const int32_t zero_pair = mm_pack_pair(w->input_zero_point, w->input_zero_point);
     const int32_t first = -w->pad_left, out_w = w->out_w, step = w->in_c;
     const int32_t second = rows->second, third = rows->third;
@@ -236,7 +248,8 @@ static MM_ALWAYS_INLINE void pixel_multiplier(const mm_native_window *w,
                                               mm_native_output_mode mode,
                                               const mm_native_channel *channels,
                                               const int32_t *taps, int32_t multiplier,
-                                              const int8_t *image, int32_t out_y, int8_t *out) {
+                                              const int8_t *image, int32_t out_y, int8_t *out)
+{
     const int32_t in_c = w->in_c, zero = w->input_zero_point, row = w->in_w * in_c;
     const int32_t y0 = out_y * w->stride_h - w->pad_top;
     for (int32_t out_x = 0; out_x < w->out_w; ++out_x) {
@@ -279,7 +292,8 @@ static MM_ALWAYS_INLINE void depthwise(const mm_native_output *output,
                                        mm_native_output_mode mode,
                                        const mm_native_channel *channels,
                                        const mm_native_window *w, int32_t multiplier,
-                                       const int8_t *input, const int32_t *taps, int8_t *out) {
+                                       const int8_t *input, const int32_t *taps, int8_t *out)
+{
     const int32_t out_c = w->in_c * multiplier, out_row = w->out_w * out_c;
     for (int32_t out_y = 0; out_y < w->out_h; ++out_y, out += out_row) {
         if (multiplier != 1) {
@@ -303,7 +317,8 @@ static MM_ALWAYS_INLINE void depthwise(const mm_native_output *output,
 void mm_native_depthwise_3x3_s8(const mm_native_output *output,
                                 const mm_native_channel *channels, const mm_native_window *window,
                                 int32_t depth_multiplier, const int8_t *input,
-                                const int32_t *taps, int8_t *out) {
+                                const int32_t *taps, int8_t *out)
+{
     if (output->mode == MM_NATIVE_OUTPUT_SATURATE) {
         depthwise(output, MM_NATIVE_OUTPUT_SATURATE, channels, window, depth_multiplier, input,
                   taps, out);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The matrix-product core of the native kernels: two widened rows times every filter row.
  * See mm_native.h for the layouts. */
 #include "mm_native.h"
@@ -7,7 +8,8 @@
  * needs all 14 allocatable registers at once and the compiler's version spills and reindexes
  * (20 instructions); elsewhere the same computation in C. */
 static inline void dot_2x2(int32_t groups, const int32_t *rows, const int32_t *filter,
-                           int32_t acc[4]) {
+                           int32_t acc[4])
+{
     int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
 #if MM_NATIVE_DSP
     /* LDM fills registers in ascending order: the four row words get r8-r11 in order. */
@@ -64,7 +66,8 @@ static inline void dot_2x2(int32_t groups, const int32_t *rows, const int32_t *f
 
 /* The last channel of an odd count: one filter word per group. */
 static inline void dot_2x1(int32_t groups, const int32_t *rows, const int32_t *filter,
-                           int32_t acc[2]) {
+                           int32_t acc[2])
+{
     int32_t a = acc[0], b = acc[1];
     for (; groups > 0; --groups, rows += 4, ++filter) {
         const uint32_t word = (uint32_t)filter[0];
@@ -81,9 +84,10 @@ static inline void dot_2x1(int32_t groups, const int32_t *rows, const int32_t *f
 /* The whole product for one output mode; `mode` is a constant in each caller below, so the
  * requantization compiles to its short form. */
 static MM_ALWAYS_INLINE void gemm_pair(const mm_native_gemm_params *params,
-                             const mm_native_channel *channels, const int32_t *rows,
-                             const int32_t *filter, int8_t *out_a, int8_t *out_b,
-                             mm_native_output_mode mode) {
+                                       const mm_native_channel *channels, const int32_t *rows,
+                                       const int32_t *filter, int8_t *out_a, int8_t *out_b,
+                                       mm_native_output_mode mode)
+{
     const int32_t groups = params->groups;
     const int32_t out_channels = params->out_channels;
     const mm_native_output output = {params->output.act_min, params->output.act_max, mode};
@@ -112,7 +116,8 @@ static MM_ALWAYS_INLINE void gemm_pair(const mm_native_gemm_params *params,
 
 void mm_native_gemm_pair_s8(const mm_native_gemm_params *params,
                             const mm_native_channel *channels, const int32_t *rows,
-                            const int32_t *filter, int8_t *out_a, int8_t *out_b) {
+                            const int32_t *filter, int8_t *out_a, int8_t *out_b)
+{
     if (params->output.mode == MM_NATIVE_OUTPUT_SATURATE) {
         gemm_pair(params, channels, rows, filter, out_a, out_b, MM_NATIVE_OUTPUT_SATURATE);
     } else {

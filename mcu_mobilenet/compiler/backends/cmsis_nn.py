@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The cmsis-nn backend: every layer CMSIS-NN can run, retargeted to CMSIS-NN's public API.
 
 `lowering.lower` makes layers for the portable kernels (biases folded, depthwise filters
@@ -12,7 +13,7 @@ every argument computed here from the IR, following the conventions of TFLM's CM
 - depthwise filters in TFLite's own [1, H, W, C_OUT] layout, convolution filters in
   [C_OUT, H, W, C_IN], fully connected filters in [C_OUT, DEPTH];
 - per-channel multipliers and shifts exactly as the portable kernels get them
-  (`quantization.py` reproduces TFLM's host-side arithmetic).
+  (`fixed_point.py` reproduces TFLM's host-side arithmetic).
 
 MEAN, QUANTIZE and DEQUANTIZE stay on the portable kernels (CMSIS-NN has no int8 MEAN, and the
 others touch float32); RESHAPE and SQUEEZE stay aliases. CMSIS-NN's kernels do not promise the
@@ -34,23 +35,19 @@ from pathlib import Path
 
 import numpy as np
 
-from mcu_mobilenet.cmsis_nn import VERSION
+from mcu_mobilenet.cmsis_nn_release import VERSION
+from mcu_mobilenet.compiler import fixed_point as q
 from mcu_mobilenet.compiler import ir
-from mcu_mobilenet.compiler import quantization as q
-from mcu_mobilenet.compiler.backends.cmsis_nn_buffers import BufferQuery, buffer_sizes
+from mcu_mobilenet.compiler.backends.cmsis_nn_buffers import (
+    BUFFER_SIZE_FUNCTIONS,
+    BufferQuery,
+    buffer_sizes,
+)
 from mcu_mobilenet.compiler.backends.cmsis_nn_library import LibraryFiles, cmsis_nn_files
 from mcu_mobilenet.compiler.lowering import ConstArray, Layer, LoweringError
 from mcu_mobilenet.compiler.target import MVE, Target
 
 LIBRARY = "cmsis-nn"
-# The get_buffer_size function whose answer the generated init checks on the device.
-BUFFER_SIZE_FUNCTIONS = {
-    "arm_convolve_wrapper_s8": "arm_convolve_wrapper_s8_get_buffer_size",
-    "arm_depthwise_conv_wrapper_s8": "arm_depthwise_conv_wrapper_s8_get_buffer_size",
-    "arm_avgpool_s8": "arm_avgpool_s8_get_buffer_size",
-    "arm_fully_connected_s8": "arm_fully_connected_s8_get_buffer_size",
-    "arm_fully_connected_per_channel_s8": "arm_fully_connected_s8_get_buffer_size",
-}
 FULLY_CONNECTED_KERNELS = ("arm_fully_connected_s8", "arm_fully_connected_per_channel_s8")
 # CMSIS-NN's Helium depthwise kernels read up to 3 elements past the end of the filter and
 # per-channel arrays when the channel count is not a multiple of 4 (arm_nnfunctions.h).

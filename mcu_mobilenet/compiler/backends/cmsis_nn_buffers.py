@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Scratch sizes from CMSIS-NN's own *_get_buffer_size functions, not re-derived by hand.
 
 A small C helper (firmware/host/cmsis_nn_buffer_sizes.c) is built with the host gcc against the
@@ -16,16 +17,21 @@ from pathlib import Path
 from mcu_mobilenet.compiler.backends.cmsis_nn_library import source_closure
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.paths import FIRMWARE_DIR
+from mcu_mobilenet.toolchain import HOST_GCC
 
 HELPER_SOURCE = FIRMWARE_DIR / "host" / "cmsis_nn_buffer_sizes.c"
+# Kernel -> the CMSIS-NN function that sizes its buffer (the generated init asks it again on
+# the device). The helper calls each with its code path's suffix: none (plain C), _dsp, _mve.
+BUFFER_SIZE_FUNCTIONS = {
+    "arm_convolve_wrapper_s8": "arm_convolve_wrapper_s8_get_buffer_size",
+    "arm_depthwise_conv_wrapper_s8": "arm_depthwise_conv_wrapper_s8_get_buffer_size",
+    "arm_avgpool_s8": "arm_avgpool_s8_get_buffer_size",
+    "arm_fully_connected_s8": "arm_fully_connected_s8_get_buffer_size",
+    "arm_fully_connected_per_channel_s8": "arm_fully_connected_s8_get_buffer_size",
+}
 HELPER_FUNCTIONS = {
     f"{name}{suffix}"
-    for name in (
-        "arm_convolve_wrapper_s8_get_buffer_size",
-        "arm_depthwise_conv_wrapper_s8_get_buffer_size",
-        "arm_avgpool_s8_get_buffer_size",
-        "arm_fully_connected_s8_get_buffer_size",
-    )
+    for name in set(BUFFER_SIZE_FUNCTIONS.values())
     for suffix in ("", "_dsp", "_mve")
 }
 HOST_CFLAGS = ["-std=c99", "-O1", "-Wall", "-Wextra", "-Werror"]
@@ -69,7 +75,7 @@ def buffer_sizes(
 
 
 def _build_helper(root: Path, build_dir: Path) -> Path:
-    compiler = shutil.which("gcc")
+    compiler = shutil.which(HOST_GCC)
     if compiler is None:
         raise UserError(
             "gcc not found: the cmsis-nn backend asks CMSIS-NN for its scratch sizes with a "

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Which CMSIS-NN source files a set of its functions needs, found by reading the sources.
 
 CMSIS-NN keeps (nearly) one public function per file; a file's dependencies are the arm_*

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The native backend: our own kernels, with every constant prepared for their inner loops.
 
 For each convolution-like layer the compiler knows all weights and quantization constants, so
@@ -22,8 +23,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mcu_mobilenet.compiler import fixed_point as q
 from mcu_mobilenet.compiler import ir
-from mcu_mobilenet.compiler import quantization as q
 from mcu_mobilenet.compiler.lowering import ConstArray, Layer, _window_stream
 
 LIBRARY = "native"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Programming a real board with pyocd or openocd, whichever is installed."""
 
 from __future__ import annotations

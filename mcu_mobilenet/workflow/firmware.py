@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Builds the harness firmware for a board and a compiled model, and reads its memory use.
 
 `make -C firmware` does the compiling; this module gives it the board's flags and the
@@ -15,15 +16,17 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from mcu_mobilenet.boards import Board
+from mcu_mobilenet.codegen.emitter import check_prefix
+from mcu_mobilenet.compiler.target import board_target
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.paths import FIRMWARE_DIR
+from mcu_mobilenet.tensor_info import TensorInfo
+from mcu_mobilenet.toolchain import CROSS_GCC, CROSS_SIZE
+from mcu_mobilenet.workflow.compile import compile_model
 
 HARNESS_SOURCES = ("main.c", "mm_protocol.c", "fault.c")
-CROSS_GCC = "arm-none-eabi-gcc"
-SIZE_TOOL = "arm-none-eabi-size"
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def build_firmware(
     board: Board, model: ModelSources, build_dir: Path, model_name: str = "the model"
 ) -> Firmware:
     """Builds build_dir/firmware.elf. `model_name` names the model in error messages."""
-    for tool in (CROSS_GCC, SIZE_TOOL, "make"):
+    for tool in (CROSS_GCC, CROSS_SIZE, "make"):
         if shutil.which(tool) is None:
             raise UserError(
                 f"{tool} not found: install the Arm GNU toolchain and make "
@@ -130,7 +133,7 @@ def check_model_fits(
 
 def read_memory_use(elf: Path, board: Board) -> MemoryUse:
     output = subprocess.run(
-        [SIZE_TOOL, "-A", "-d", str(elf)], capture_output=True, text=True, check=True
+        [CROSS_SIZE, "-A", "-d", str(elf)], capture_output=True, text=True, check=True
     ).stdout
     sizes: dict[str, int] = {}
     for line in output.splitlines():
@@ -182,8 +185,7 @@ def _build_id(board: Board, sources: list[Path]) -> str:
 
 
 def _config_header(board: Board, prefix: str, build_id: str) -> str:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix):
-        raise UserError(f"model prefix '{prefix}' is not a C identifier")
+    check_prefix(prefix)
     defines = {
         "MM_BOARD_NAME": f'"{board.name}"',
         "MM_BUILD_ID": f'"{build_id}"',
@@ -206,6 +208,7 @@ def _config_header(board: Board, prefix: str, build_id: str) -> str:
     defines.update({name: f"{value}" for name, value in board.defines.items()})
     lines = [f"#define {name} {value}" for name, value in defines.items()]
     return (
+        "/* SPDX-License-Identifier: Apache-2.0 */\n"
         "/* Written by mcu-mobilenet build from board.toml; do not edit. */\n"
         + "\n".join(lines)
         + "\n"
@@ -224,16 +227,14 @@ class ModelFirmware:
 
     firmware: Firmware
     compile_report: dict
-    input: Any
-    output: Any
+    input: TensorInfo
+    output: TensorInfo
 
 
 def build_for_model(
     model_path: str | Path, board: Board, build_dir: Path, backend: str = "portable"
 ) -> ModelFirmware:
     """Compiles the model into build_dir/model, then builds build_dir/firmware.elf."""
-    from mcu_mobilenet.compiler import compile_model
-    from mcu_mobilenet.compiler.target import board_target
 
     model_name = Path(model_path).name
     target = board_target(board) if backend == "cmsis-nn" else None

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Timing a model on a board: the figures `bench`, the sweep and `make bench` report."""
 
 from __future__ import annotations
@@ -5,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from mcu_mobilenet.boards import Board
+from mcu_mobilenet.oracle import tflm_arena_bytes
+from mcu_mobilenet.workflow.inputs import random_inputs
+from mcu_mobilenet.workflow.session import open_session
 
 
 def bench_on_board(
@@ -19,9 +23,6 @@ def bench_on_board(
     tflm: bool = True,
 ) -> dict:
     """Builds, runs `runs` timed inferences of one seeded random input, and reads the ELF."""
-    from mcu_mobilenet.harness.session import open_session
-    from mcu_mobilenet.oracle import tflm_arena_bytes
-    from mcu_mobilenet.validation import random_inputs
 
     with open_session(model_path, board, port, backend, timeout, flash) as session:
         sample = random_inputs(session.built.input, 1, seed)[0]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One conversation with a model running on a board: build the firmware, start the emulator
 or open the serial port (flashing a real board first), check the board runs this build."""
 
@@ -11,11 +12,11 @@ from pathlib import Path
 
 from mcu_mobilenet.boards import Board
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.firmware_build import ModelFirmware, build_for_model
 from mcu_mobilenet.harness.client import HarnessClient
 from mcu_mobilenet.harness.emulators import run_qemu, run_renode
-from mcu_mobilenet.harness.flashing import flash_firmware
 from mcu_mobilenet.harness.transport import SerialTransport
+from mcu_mobilenet.workflow.firmware import ModelFirmware, build_for_model
+from mcu_mobilenet.workflow.flashing import flash_firmware
 
 # Slowest speed the default timeout allows for: 1 M mult-adds per second (QEMU runs about
 # 10 M, a 16 MHz Cortex-M4 about 3 M), plus the input's transfer at 115200 baud.
@@ -39,14 +40,7 @@ class BoardSession:
 
 def default_timeout(built: ModelFirmware) -> float:
     macs = built.compile_report["macs"]
-    return 30.0 + macs / SLOWEST_MACS_PER_SECOND + _input_bytes(built) / SERIAL_BYTES_PER_SECOND
-
-
-def _input_bytes(built: ModelFirmware) -> int:
-    size = 1
-    for dimension in built.input.shape:
-        size *= dimension
-    return size
+    return 30.0 + macs / SLOWEST_MACS_PER_SECOND + built.input.nbytes / SERIAL_BYTES_PER_SECOND
 
 
 @contextmanager

@@ -1,4 +1,6 @@
-"""Quantization constants, computed on the host exactly as TFLM's reference kernels compute them.
+# SPDX-License-Identifier: Apache-2.0
+"""Fixed-point kernel constants (Q31 multipliers, shifts, clamps), computed on the host exactly as
+TFLM's reference kernels compute them.
 
 Bit-exactness depends on the details: which products are taken in float32 before widening to
 double, how ties round (TFLM's TfLiteRound is std::round: half away from zero), and how a

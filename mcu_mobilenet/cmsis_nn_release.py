@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Getting CMSIS-NN: the pinned release, where it is, and a check that it is that release.
 
 The cmsis-nn backend compiles CMSIS-NN's own sources into the firmware, so it needs a copy of
@@ -6,8 +7,8 @@ release into third_party/ (git-ignored). Either way the tree must be exactly the
 release: its content hash is a SHA-256 over the sorted list of (path, bytes) of every .c and .h
 file under Include/ and Source/, which does not depend on how GitHub packs the tarball.
 
-    python -m mcu_mobilenet.cmsis_nn fetch     # what `make cmsis-nn` runs
-    python -m mcu_mobilenet.cmsis_nn check     # where it is, and whether it verifies
+    python -m mcu_mobilenet.cmsis_nn_release fetch     # what `make cmsis-nn` runs
+    python -m mcu_mobilenet.cmsis_nn_release check     # where it is, and whether it verifies
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def _from_environment(root: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mcu_mobilenet.cmsis_nn",
+        prog="python -m mcu_mobilenet.cmsis_nn_release",
         description=f"Get and check CMSIS-NN {VERSION} for the cmsis-nn backend.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

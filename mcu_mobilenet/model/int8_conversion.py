@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Full-integer int8 post-training quantization with the TFLite converter.
 
 int8 input and output, int8 activations, per-channel int8 weights (the converter's default
@@ -18,16 +19,13 @@ import numpy as np
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.model.data import to_model_input
 from mcu_mobilenet.model.loading import FloatModel
+from mcu_mobilenet.tensor_info import TensorInfo
 
 
 @dataclass(frozen=True)
 class TfliteSummary:
-    input_shape: tuple[int, ...]
-    input_dtype: str
-    input_scale: float
-    input_zero_point: int
-    output_shape: tuple[int, ...]
-    output_dtype: str
+    input: TensorInfo
+    output: TensorInfo
     ops: tuple[str, ...]  # op names in execution order
 
     @property
@@ -83,16 +81,18 @@ def summarize_tflite(content: bytes, where: str) -> TfliteSummary:
             f"{where}: the model has {len(inputs)} inputs and {len(outputs)} outputs; an image "
             "classifier has one of each"
         )
-    scale, zero_point = inputs[0]["quantization"]
     ops = tuple(op["op_name"] for op in interpreter._get_ops_details())
-    return TfliteSummary(
-        input_shape=tuple(int(size) for size in inputs[0]["shape"]),
-        input_dtype=np.dtype(inputs[0]["dtype"]).name,
-        input_scale=float(scale),
-        input_zero_point=int(zero_point),
-        output_shape=tuple(int(size) for size in outputs[0]["shape"]),
-        output_dtype=np.dtype(outputs[0]["dtype"]).name,
-        ops=ops,
+    return TfliteSummary(_tensor_info(inputs[0]), _tensor_info(outputs[0]), ops)
+
+
+def _tensor_info(details: dict) -> TensorInfo:
+    """TensorInfo of the TFLite interpreter's description of an input or output."""
+    scale, zero_point = details["quantization"]
+    return TensorInfo(
+        tuple(int(size) for size in details["shape"]),
+        np.dtype(details["dtype"]).name,
+        float(scale),
+        int(zero_point),
     )
 
 

@@ -1,6 +1,8 @@
+# SPDX-License-Identifier: Apache-2.0
 """Bit-exactness checks of generated code against the TFLM reference interpreter.
 
-`validate_on_host` compiles a model, builds the generated C with the host gcc under
+`validate_on_board` runs the inputs on a board (emulated or real) and compares its outputs
+with TFLM's. `validate_on_host` compiles a model, builds the generated C with the host gcc under
 AddressSanitizer and UndefinedBehaviorSanitizer, runs seeded random inputs and the given
 images through it and through TFLM, and compares every output byte. With `per_layer`, every
 intermediate tensor of the first input is compared too and the first layer that differs is
@@ -18,10 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from mcu_mobilenet import oracle
-from mcu_mobilenet.compiler import CompileResult, TensorInfo, compile_model
+from mcu_mobilenet.boards import Board, load_board
 from mcu_mobilenet.compiler.target import HOST
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.paths import FIRMWARE_DIR
+from mcu_mobilenet.tensor_info import TensorInfo
+from mcu_mobilenet.toolchain import HOST_GCC
+from mcu_mobilenet.workflow.compile import CompileResult, compile_model
+from mcu_mobilenet.workflow.inputs import make_samples
+from mcu_mobilenet.workflow.session import open_session
 
 HOST_DIR = FIRMWARE_DIR / "host"
 HOST_CFLAGS = [
@@ -40,7 +47,6 @@ HOST_CFLAGS = [
 # complement arithmetic (its manual, "Integers implementation"), so UBSan's shift-base check is
 # turned off for CMSIS-NN's own files, and for nothing else.
 LIBRARY_HOST_RELAXATIONS = ["-fno-sanitize=shift-base"]
-PIXEL_FORMATS = ("model", "raw")
 
 
 @dataclass
@@ -76,46 +82,8 @@ class ValidationReport:
         return not self.mismatches and self.first_layer_mismatch is None
 
 
-def random_inputs(info: TensorInfo, count: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    shape = (count, *info.shape[1:]) if info.shape and info.shape[0] == 1 else (count, *info.shape)
-    if info.dtype == "float32":
-        return rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
-    return rng.integers(-128, 128, size=shape, dtype=np.int8)
-
-
-def image_input(path: Path, info: TensorInfo, pixel_format: str = "model") -> np.ndarray:
-    """One image as the model's input.
-
-    model: pixels scaled to [-1, 1] as mcu-mobilenet's training feeds them, then quantized with
-    the input's scale and zero point. raw: pixel bytes reinterpreted as int8 values (how
-    TFLM's person detection example feeds its test images).
-    """
-    from PIL import UnidentifiedImageError
-
-    from mcu_mobilenet.model.data import quantize_input, read_image, to_model_input
-
-    if len(info.shape) != 4:
-        raise UserError(f"--image needs a model with an NHWC image input, not {list(info.shape)}")
-    _, height, width, channels = info.shape
-    try:
-        pixels = read_image(path, height, width, channels)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such image") from None
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise UserError(f"{path}: not a readable image ({error})") from None
-    if pixel_format == "raw":
-        if info.dtype != "int8":
-            raise UserError("--pixels raw needs a model with int8 input")
-        return pixels.view(np.int8)
-    real = to_model_input(pixels)
-    if info.dtype == "float32":
-        return real
-    return quantize_input(real, info.scale, info.zero_point)
-
-
 def build_host_runner(result: CompileResult, build_dir: Path) -> Path:
-    compiler = shutil.which("gcc")
+    compiler = shutil.which(HOST_GCC)
     if compiler is None:
         raise UserError("gcc not found; install it (make setup) to validate on the host")
     executable = build_dir / "host_runner"
@@ -218,22 +186,6 @@ def validate_on_host(
         return report
 
 
-def make_samples(
-    info: TensorInfo, count: int, images: list[Path], seed: int, pixel_format: str
-) -> tuple[np.ndarray, list[str]]:
-    """`count` seeded random inputs then the images, as one array, with a name for each."""
-    if count < 0:
-        raise UserError("--inputs must be 0 or more")
-    if count == 0 and not images:
-        raise UserError("nothing to run: give --inputs N (N > 0) or --image FILE")
-    parts = [random_inputs(info, count, seed)]
-    names = [f"random #{i} (seed {seed})" for i in range(count)]
-    for path in images:
-        parts.append(image_input(Path(path), info, pixel_format)[np.newaxis])
-        names.append(str(path))
-    return np.concatenate(parts), names
-
-
 def compare_outputs(
     report: ValidationReport, names: list[str], ours: np.ndarray, reference: np.ndarray
 ) -> None:
@@ -275,3 +227,35 @@ def _compare_layers(
                 layer.index, layer.op, differing, len(theirs)
             )
             return
+
+
+def validate_on_board(
+    model_path: str | Path,
+    board: Board | str,
+    port: str | None = None,
+    backend: str = "portable",
+    inputs: int = 10,
+    images: list[Path] | None = None,
+    seed: int = 0,
+    pixel_format: str = "model",
+    timeout: float | None = None,
+    flash: bool = True,
+) -> ValidationReport:
+    """Runs seeded random inputs and `images` on the board and through TFLM; every output byte
+    must match. Each entry of report.outputs also carries the board's time for that input."""
+    board = board if isinstance(board, Board) else load_board(board)
+    with open_session(model_path, board, port, backend, timeout, flash) as session:
+        batch, names = make_samples(session.built.input, inputs, images or [], seed, pixel_format)
+        outputs, times = [], []
+        for sample in batch:
+            reply = session.client.infer(sample.tobytes())
+            outputs.append(np.frombuffer(reply.output, dtype=np.int8))
+            times.append(session.time(reply.ticks))
+    reference = oracle.run_tflm(model_path, batch)
+    ours = np.stack(outputs).reshape(reference.shape)
+    report = ValidationReport(str(model_path), board.name, len(batch), 0)
+    compare_outputs(report, names, ours, reference)
+    for entry, time in zip(report.outputs, times, strict=True):
+        entry["time"] = time
+        entry["time_unit"] = board.time_unit
+    return report

@@ -1,10 +1,12 @@
+# SPDX-License-Identifier: Apache-2.0
 """Host-side quantization constants, against values derived by hand from TFLM's formulas."""
 
 import math
 
+import numpy as np
 import pytest
 
-from mcu_mobilenet.compiler import quantization as q
+from mcu_mobilenet.compiler import fixed_point as q
 from mcu_mobilenet.errors import UserError
 
 
@@ -55,7 +57,6 @@ def test_per_tensor_scale_applies_to_every_channel():
 
 def test_fully_connected_takes_the_scale_product_in_float32():
     # 0.1f * 0.3f rounds differently in float32 than in double: TFLM multiplies the floats.
-    import numpy as np
 
     product32 = float(np.float32(0.1) * np.float32(0.3))
     product64 = float(np.float32(0.1)) * float(np.float32(0.3))
