@@ -25,38 +25,15 @@ import numpy as np
 
 from mcu_mobilenet import __version__
 from mcu_mobilenet.compiler import ir
+from mcu_mobilenet.compiler.backends.base import Backend
 from mcu_mobilenet.compiler.backends.cmsis_nn_library import LibraryFiles
+from mcu_mobilenet.compiler.backends.registry import get_backend
 from mcu_mobilenet.compiler.compilation import Compilation
-from mcu_mobilenet.compiler.lowering import ConstArray, Layer
+from mcu_mobilenet.compiler.kernel_call import ConstArray, Layer
 from mcu_mobilenet.compiler.planner import Plan
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.io import write_bytes_atomically, write_text_atomically
-from mcu_mobilenet.paths import FIRMWARE_DIR
 
-KERNELS_DIR = FIRMWARE_DIR / "kernels"
-NATIVE_KERNELS_DIR = KERNELS_DIR / "native"
-NATIVE_HEADERS = ("mm_native.h", "mm_native_simd.h")
-# The native kernels' sources; the 2x2 matrix core serves the pointwise, conv and FC kernels.
-NATIVE_SOURCES = {
-    "mm_native_pointwise_s8": ("mm_native_pointwise_s8.c", "mm_native_gemm_pair_s8.c"),
-    "mm_native_conv_s8": ("mm_native_conv_s8.c", "mm_native_gemm_pair_s8.c"),
-    "mm_native_depthwise_3x3_s8": ("mm_native_depthwise_3x3_s8.c",),
-}
-KERNEL_FAMILIES = {
-    "mm_conv2d_s8": "mm_conv",
-    "mm_conv2d_1x1_s8": "mm_conv",
-    "mm_depthwise_conv2d_s8": "mm_depthwise_conv",
-    "mm_avg_pool2d_s8": "mm_pooling",
-    "mm_mean_hw_s8": "mm_pooling",
-    "mm_fully_connected_s8": "mm_fully_connected",
-    "mm_softmax_s8": "mm_softmax",
-    "mm_add_s8": "mm_elementwise",
-    "mm_pad_s8": "mm_elementwise",
-    "mm_quantize_f32_s8": "mm_elementwise",
-    "mm_dequantize_s8_f32": "mm_elementwise",
-    "mm_requantize_s8": "mm_elementwise",
-}
-COMMON_KERNEL_HEADERS = ("mm_types.h", "mm_fixed_point.h")
 # The generated files, <prefix>_<name>, each from templates/<name>.j2.
 TEMPLATES = ("model.h", "model.c", "weights.h", "weights.c")
 C_KEYWORDS = set(
@@ -90,36 +67,28 @@ class EmittedFiles:
 
 
 def output_paths(out_dir: Path, prefix: str, layers: list[Layer]) -> list[Path]:
-    """The generated files and the portable kernel files (not the library's)."""
-    kernel_files = [*COMMON_KERNEL_HEADERS]
-    for family in _portable_families(layers):
-        kernel_files += [f"{family}.h", f"{family}.c"]
-    kernel_files += _native_files(layers)
+    """The generated files and the kernel files of our own backends (not a library's)."""
     return [
         *(out_dir / f"{prefix}_{name}" for name in TEMPLATES),
-        *(out_dir / "kernels" / name for name in kernel_files),
+        *(out_dir / "kernels" / name for name in _kernel_files(layers)),
     ]
 
 
-def _portable_families(layers: list[Layer]) -> list[str]:
-    return sorted(
-        {
-            KERNEL_FAMILIES[layer.kernel]
-            for layer in layers
-            if not layer.alias and layer.library == "portable"
-        }
-    )
+def _by_backend(layers: list[Layer]) -> dict[Backend, list[Layer]]:
+    """The code layers of each backend the model calls, in order of first use."""
+    groups: dict[str, list[Layer]] = {}
+    for layer in layers:
+        if not layer.alias:
+            groups.setdefault(layer.library, []).append(layer)
+    return {get_backend(name): group for name, group in groups.items()}
 
 
-def _native_files(layers: list[Layer]) -> list[str]:
-    native = [layer for layer in layers if layer.library == "native"]
-    sources = sorted({name for layer in native for name in NATIVE_SOURCES[layer.kernel]})
-    return [*NATIVE_HEADERS, *sources] if sources else []
-
-
-def _kernel_source(name: str) -> Path:
-    native = NATIVE_KERNELS_DIR / name
-    return native if native.is_file() else KERNELS_DIR / name
+def _kernel_files(layers: list[Layer]) -> dict[str, Path]:
+    """Name in the output's kernels/ -> source, for every kernel file the layers need."""
+    files: dict[str, Path] = {}
+    for backend, group in _by_backend(layers).items():
+        files.update(backend.kernel_files(group))
+    return dict(sorted(files.items()))
 
 
 def _library_copies(out_dir: Path, library: LibraryFiles | None) -> dict[Path, Path]:
@@ -160,8 +129,9 @@ def emit(
         path: environment.get_template(f"{name}.j2").render(context)
         for path, name in zip(generated, TEMPLATES, strict=True)
     }
+    sources_of = _kernel_files(layers)
     for path in kernels:
-        texts[path] = _kernel_source(path.name).read_text()
+        texts[path] = sources_of[path.name].read_text()
     for path, text in texts.items():
         write_text_atomically(path, text, force=True)  # existing files were checked above
     for path, source in copies.items():
@@ -228,6 +198,14 @@ def c_call(indent: int, function: str, arguments: list, before: str = "", after:
             line += (" " if len(line) > column else "") + piece
     lines.append(line)
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _BackendView:
+    name: str
+    summary: str
+    calls_template: str
+    layer_count: int
 
 
 @dataclass
@@ -308,8 +286,16 @@ def _template_context(compilation: Compilation, prefix: str) -> dict:
         for layer in layers
         for array in layer.constants
     ]
-    families = _portable_families(layers)
     views = [_LayerView(layer, plan, prefix) for layer in layers]
+    groups = _by_backend(layers)
+    backends = [
+        _BackendView(backend.name, backend.summary, backend.calls_template, len(group))
+        for backend, group in groups.items()
+    ]
+    headers = sorted(
+        {header for backend, group in groups.items() for header in backend.headers(group)}
+    )
+    third_party = {backend.name for backend in groups if backend.requires is not None}
 
     def quant(tensor: ir.Tensor) -> tuple[str, int]:
         if tensor.quantization is None:  # a float edge: values are real numbers
@@ -318,16 +304,16 @@ def _template_context(compilation: Compilation, prefix: str) -> dict:
 
     input_scale, input_zero_point = quant(model_input)
     output_scale, output_zero_point = quant(model_output)
-    return dict(
+    context = dict(
         provenance=provenance(graph),
         prefix=prefix,
         PREFIX=prefix.upper(),
         model_name=Path(graph.source).name,
         arena_bytes=plan.arena_bytes,
         scratch_bytes=compilation.scratch_bytes,
-        cmsis_nn_layers=[view for view in views if view.library == "cmsis-nn"],
-        native_layers=[view for view in views if view.library == "native"],
-        cmsis_nn_context=any(view.p.get("shared_context") for view in views),
+        backends=backends,
+        init_checks=[view for view in views if "buffer_check" in view.p],
+        library_layers=[view for view in views if view.library in third_party],
         weights_bytes=compilation.weights_bytes,
         layer_count=len(layers),
         macs=compilation.macs,
@@ -341,10 +327,12 @@ def _template_context(compilation: Compilation, prefix: str) -> dict:
         output_zero_point=output_zero_point,
         input_offset=plan.offset(model_input),
         output_offset=plan.offset(model_output),
-        kernel_headers=[f"{family}.h" for family in families],
+        kernel_headers=headers,
         arrays=arrays,
         layers=views,
     )
+    context["model"] = context  # what a backend's prelude macro sees
+    return context
 
 
 def provenance(graph: ir.Graph) -> str:

@@ -2,7 +2,7 @@
 """A model read, checked, lowered, retargeted for its backend and planned: everything the code
 generator needs, nothing written yet.
 
-    compilation = analyze("model.tflite", backend="portable")
+    compilation = analyze("model.tflite", backend=registry.NATIVE, target=board_target(board))
 
 `workflow.compile.compile_model` writes the C sources of a compilation.
 """
@@ -12,19 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mcu_mobilenet import cmsis_nn_release
 from mcu_mobilenet.compiler import ir
-from mcu_mobilenet.compiler.backends import native
-from mcu_mobilenet.compiler.backends.cmsis_nn import retarget
 from mcu_mobilenet.compiler.backends.cmsis_nn_library import LibraryFiles
-from mcu_mobilenet.compiler.lowering import Layer, lower
+from mcu_mobilenet.compiler.backends.registry import DEFAULT, get_backend
+from mcu_mobilenet.compiler.kernel_call import Layer
+from mcu_mobilenet.compiler.lowering import lower
 from mcu_mobilenet.compiler.planner import Plan, plan_memory
 from mcu_mobilenet.compiler.target import ANY_CORTEX_M, Target
 from mcu_mobilenet.compiler.tflite_reader import read_tflite
-from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.tensor_info import TensorInfo
-
-BACKENDS = ("portable", "cmsis-nn", "native")
 
 
 @dataclass
@@ -35,7 +31,7 @@ class Compilation:
     layers: list[Layer]
     plan: Plan
     backend: str
-    target: Target | None = None  # what cmsis-nn sized its scratch for; None for portable
+    target: Target | None = None  # the CPU a target-dependent backend built for, else None
     library: LibraryFiles | None = None  # the CMSIS-NN files the layers call
 
     @property
@@ -106,40 +102,24 @@ def _tensor_report(info: TensorInfo) -> dict:
 
 
 def analyze(
-    model_path: str | Path, backend: str = "portable", target: Target | None = None
+    model_path: str | Path, backend: str = DEFAULT, target: Target | None = None
 ) -> Compilation:
     """Reads, checks, lowers and plans a model without writing anything.
 
-    `target` matters to the cmsis-nn backend only (its scratch sizes depend on the CPU's
-    features); without one, the code is sized to run on any Cortex-M."""
-    _require_backend(backend)  # fails first, on one line, saying how to get CMSIS-NN
+    `target` matters to backends whose code depends on the CPU (cmsis-nn sizes its scratch
+    for the CPU's features); without one, the code is sized to run on any Cortex-M."""
+    chosen = get_backend(backend)
+    if chosen.requires is not None:
+        chosen.requires()  # fails first, on one line, saying how to get the library
     return compile_graph(read_tflite(model_path), backend, target)
 
 
 def compile_graph(
-    graph: ir.Graph, backend: str = "portable", target: Target | None = None
+    graph: ir.Graph, backend: str = DEFAULT, target: Target | None = None
 ) -> Compilation:
     """Lowers, retargets for the backend and plans a graph already read."""
-    root = _require_backend(backend)
-    layers = lower(graph)
-    library = None
-    if root is not None:
-        target = target or ANY_CORTEX_M
-        layers, library = retarget(graph, layers, target, root)
-    elif backend == "native":
-        layers = native.retarget(graph, layers)
-        target = None
-    else:
-        target = None
-    plan = plan_memory(graph, layers)
-    return Compilation(graph, layers, plan, backend, target, library)
-
-
-def _require_backend(backend: str) -> Path | None:
-    """CMSIS-NN's folder for the cmsis-nn backend, None for portable."""
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    if backend != "cmsis-nn":
-        return None
-
-    return cmsis_nn_release.require()
+    chosen = get_backend(backend)
+    target = (target or ANY_CORTEX_M) if chosen.needs_target else None
+    lowered = chosen.lower(graph, lower(graph), target)
+    plan = plan_memory(graph, lowered.layers)
+    return Compilation(graph, lowered.layers, plan, backend, target, lowered.library)

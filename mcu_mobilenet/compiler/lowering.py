@@ -1,26 +1,25 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Lowering: checks every IR operator and turns it into one kernel call with all its constants.
+"""Lowering: checks every IR operator and turns it into a backend-neutral layer spec.
 
-Each supported op becomes a `Layer`: which kernel to call, the int8 tensors it reads and
-writes, the constant arrays that go to flash (weights, folded biases, per-channel multipliers)
-and the scalar parameters, all computed here on the host. A model with anything unsupported is
-rejected before any file is written, naming the op's index, its name and what to do.
+Each supported op becomes a `specs.Spec`: the int8 tensors it reads and writes, its shapes,
+strides and padding, its raw weights and every quantization constant, computed here on the host
+exactly as TFLM computes them (fixed_point.py). A model with anything unsupported is rejected
+before any file is written, naming the op's index, its name and what to do. The backends
+(compiler/backends/) turn specs into kernel calls.
 
-Convolution biases are folded: bias' = bias + input_offset * sum(filter), so kernels add
-`filter * input` only; taps that fall into the padding read the input zero point, which is
-exactly what TFLM's "skip the tap" means once the offset is folded in.
+Convolution biases are also given folded: bias' = bias + input_offset * sum(filter), so kernels
+that use it add `filter * input` only; taps that fall into the padding then read the input zero
+point, which is exactly what TFLM's "skip the tap" means once the offset is folded in. Folding
+is checked here, once, to fit int32.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from mcu_mobilenet.compiler import fixed_point as q
-from mcu_mobilenet.compiler import ir
+from mcu_mobilenet.compiler import ir, specs
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.tensor_info import byte_count
 
 SUPPORTED_OPS = (
     "CONV_2D",
@@ -45,83 +44,22 @@ HINTS = {
 }
 HINTS["STRIDED_SLICE"] = HINTS["PACK"] = HINTS["SHAPE"]
 FUSED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
-# The C element type of a constant array -> its numpy dtype.
-C_TYPE_DTYPES = {"int8_t": "int8", "int32_t": "int32"}
-
-
-@dataclass
-class ConstArray:
-    """A constant array for <prefix>_weights.c; the symbol is <prefix>_l<layer>_<name>."""
-
-    name: str
-    ctype: str  # "int8_t" or "int32_t"
-    values: np.ndarray
-
-    @property
-    def nbytes(self) -> int:
-        return byte_count(self.values.shape, C_TYPE_DTYPES[self.ctype])
-
-
-@dataclass
-class Stream:
-    """How a kernel walks its output, for the planner's in-place overlaps.
-
-    The kernel writes its output in `unit_bytes` units in increasing address order, `block`
-    units at a time, and before writing block [a, a+block) reads nothing of input `input_slot`
-    below byte `first_read[a]` (first_read is a suffix minimum: non-decreasing). The output may
-    then start `max_offset()` bytes after the input (usually a negative number: before it).
-    """
-
-    input_slot: int
-    first_read: np.ndarray
-    unit_bytes: int
-    block: int = 1
-
-    def max_offset(self) -> int:
-        units = len(self.first_read)
-        starts = np.arange(0, units, self.block)
-        block_ends = np.minimum(starts + self.block, units) * self.unit_bytes
-        return int(np.min(self.first_read[starts] - block_ends))
-
-
-@dataclass
-class Layer:
-    index: int  # the operator's index in the model
-    op: str  # the model's op name, e.g. "CONV_2D"
-    kernel: str  # the C function called, e.g. "mm_conv2d_1x1_s8"
-    inputs: list[ir.Tensor]  # activation inputs (constants are in `constants`)
-    output: ir.Tensor
-    macs: int = 0
-    constants: list[ConstArray] = field(default_factory=list)
-    params: dict = field(default_factory=dict)  # scalar parameters for the call template
-    streams: list[Stream] = field(default_factory=list)
-    alias: bool = False  # RESHAPE/SQUEEZE: the output is the input's bytes, no code
-    library: str = "portable"  # whose kernel `kernel` is: "portable" or "cmsis-nn"
-    scratch_bytes: int = 0  # the kernel's own scratch need (the model shares one scratch)
-
-    @property
-    def weight_bytes(self) -> int:
-        return sum(c.nbytes for c in self.constants)
-
-    def shapes(self) -> str:
-        ins = ", ".join("x".join(map(str, t.shape)) for t in self.inputs)
-        return f"{ins} -> {'x'.join(map(str, self.output.shape))}"
 
 
 class LoweringError(UserError):
     pass
 
 
-def lower(graph: ir.Graph) -> list[Layer]:
+def lower(graph: ir.Graph) -> list[specs.Spec]:
     """Checks the whole model, then lowers every op; raises LoweringError on the first problem."""
     _check_graph(graph)
-    layers = []
+    lowered = []
     for op in graph.operators:
         lowerer = _LOWERERS.get(op.opcode)
         if lowerer is None:
             _reject(graph, op, "is not supported", HINTS.get(op.opcode, _supported_hint()))
-        layers.append(lowerer(_Context(graph, op)))
-    return layers
+        lowered.append(lowerer(_Context(graph, op)))
+    return lowered
 
 
 def _supported_hint() -> str:
@@ -220,12 +158,8 @@ class _Context:
                 "only NONE, RELU, RELU6 and RELU_N1_TO_1 are supported",
             )
 
-    def layer(self, kernel: str, inputs: list[ir.Tensor], output: ir.Tensor, **kwargs) -> Layer:
-        return Layer(self.op.index, self.op.opcode, kernel, inputs, output, **kwargs)
-
-
-def _dims(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-    return tuple(shape) if len(shape) == 4 else (1,) * (4 - len(shape)) + tuple(shape)
+    def spec(self, kind: type, inputs: list[ir.Tensor], output: ir.Tensor, **fields):
+        return kind(self.op.index, self.op.opcode, inputs, output, **fields)
 
 
 def _out_size_and_padding(
@@ -239,24 +173,6 @@ def _out_size_and_padding(
         out = (size + stride - effective) // stride
     total = max((out - 1) * stride + effective - size, 0)
     return out, total // 2
-
-
-def _window_stream(
-    input_shape, output_shape, stride, padding, unit_bytes: int, block: int = 1
-) -> Stream:
-    """Raster-order windowed kernels: output pixel (y, x) first reads input pixel
-    (max(0, y*sh - pad_top), max(0, x*sw - pad_left))."""
-    _, in_h, in_w, in_c = _dims(input_shape)
-    _, out_h, out_w, _ = _dims(output_shape)
-    rows = np.maximum(np.arange(out_h) * stride[0] - padding[0], 0)
-    cols = np.maximum(np.arange(out_w) * stride[1] - padding[1], 0)
-    first = (rows[:, None] * in_w + cols[None, :]).reshape(-1) * in_c
-    suffix_min = np.minimum.accumulate(first[::-1])[::-1]
-    return Stream(0, suffix_min.astype(np.int64), unit_bytes, block)
-
-
-def _elementwise_stream(slot: int, count: int, in_bytes: int, out_bytes: int) -> Stream:
-    return Stream(slot, np.arange(count, dtype=np.int64) * in_bytes, out_bytes)
 
 
 def _check_no_filter_zero_point(ctx: _Context, filt: ir.Tensor) -> None:
@@ -289,14 +205,7 @@ def _fold_bias(ctx: _Context, bias: np.ndarray, filter_sums: np.ndarray, input_z
     return folded.astype(np.int32)
 
 
-def _quant_arrays(multipliers: list[int], shifts: list[int]) -> list[ConstArray]:
-    return [
-        ConstArray("multiplier", "int32_t", np.asarray(multipliers, dtype=np.int32)),
-        ConstArray("shift", "int32_t", np.asarray(shifts, dtype=np.int32)),
-    ]
-
-
-def _conv_like(ctx: _Context, depthwise: bool) -> Layer:
+def _conv_like(ctx: _Context, depthwise: bool) -> specs.Conv:
     options = ctx.options(ir.DepthwiseConv2DOptions if depthwise else ir.Conv2DOptions)
     ctx.activation_fn(options.activation)
     x = ctx.activation(0)
@@ -346,70 +255,52 @@ def _conv_like(ctx: _Context, depthwise: bool) -> Layer:
             f"has {quant_axis_size} filter scales for {out_c} channels",
             "the model file is inconsistent",
         )
-
     in_zp = x.quantization.zero_point
     weights = filt.data.astype(np.int64)
     if depthwise:
         filter_sums = weights.reshape(-1, out_c).sum(axis=0)
-        layout = np.ascontiguousarray(filt.data[0].transpose(2, 0, 1))  # -> [C_OUT, KH, KW]
-        filter_dims = (out_c, k_h, k_w, 1)  # the layout's dims, as n, h, w, c
+        macs_per_output = k_h * k_w
     else:
         filter_sums = weights.reshape(out_c, -1).sum(axis=1)
-        layout = filt.data  # [C_OUT, KH, KW, C_IN]
-        filter_dims = filt.shape
-    bias = _fold_bias(ctx, _bias(ctx, 2, out_c), filter_sums, in_zp)
+        macs_per_output = k_h * k_w * in_c
+    bias = _bias(ctx, 2, out_c)
     multipliers, shifts = q.per_channel_multipliers(
         x.quantization.scale, filt.quantization.scales, y.quantization.scale, out_c
     )
     act_min, act_max = q.activation_range(
         options.activation, y.quantization.scale, y.quantization.zero_point
     )
-    pointwise = (
-        not depthwise and k_h == k_w == 1 and stride == (1, 1) and (pad_top, pad_left) == (0, 0)
-    )
-    if depthwise:
-        kernel, macs_per_output = "mm_depthwise_conv2d_s8", k_h * k_w
-    elif pointwise:
-        kernel, macs_per_output = "mm_conv2d_1x1_s8", in_c
-    else:
-        kernel, macs_per_output = "mm_conv2d_s8", k_h * k_w * in_c
-    block = 2 if pointwise else 1  # the 1x1 kernel computes two pixels per step
-    return ctx.layer(
-        kernel,
+    return ctx.spec(
+        specs.Conv,
         [x],
         y,
         macs=out_h * out_w * out_c * macs_per_output,
-        constants=[
-            ConstArray("filter", "int8_t", layout),
-            ConstArray("bias", "int32_t", bias),
-            *_quant_arrays(multipliers, shifts),
-        ],
-        params=dict(
-            input_dims=x.shape,
-            filter_dims=filter_dims,
-            output_dims=y.shape,
-            stride=stride,
-            dilation=dilation,
-            padding=(pad_top, pad_left),
-            input_zero_point=in_zp,
-            output_offset=y.quantization.zero_point,
-            act_min=act_min,
-            act_max=act_max,
-            depth_multiplier=multiplier,
-        ),
-        streams=[_window_stream(x.shape, y.shape, stride, (pad_top, pad_left), out_c, block)],
+        depthwise=depthwise,
+        filter=filt.data,
+        bias=bias,
+        folded_bias=_fold_bias(ctx, bias, filter_sums, in_zp),
+        stride=stride,
+        dilation=dilation,
+        padding=(pad_top, pad_left),
+        input_zero_point=in_zp,
+        output_zero_point=y.quantization.zero_point,
+        act_min=act_min,
+        act_max=act_max,
+        multipliers=tuple(multipliers),
+        shifts=tuple(shifts),
+        depth_multiplier=multiplier,
     )
 
 
-def _conv2d(ctx: _Context) -> Layer:
+def _conv2d(ctx: _Context) -> specs.Conv:
     return _conv_like(ctx, depthwise=False)
 
 
-def _depthwise_conv2d(ctx: _Context) -> Layer:
+def _depthwise_conv2d(ctx: _Context) -> specs.Conv:
     return _conv_like(ctx, depthwise=True)
 
 
-def _average_pool2d(ctx: _Context) -> Layer:
+def _average_pool2d(ctx: _Context) -> specs.AveragePool:
     options = ctx.options(ir.Pool2DOptions)
     ctx.activation_fn(options.activation)
     x, y = ctx.activation(0), ctx.activation(0, io="out")
@@ -429,24 +320,19 @@ def _average_pool2d(ctx: _Context) -> Layer:
     act_min, act_max = q.activation_range(
         options.activation, y.quantization.scale, y.quantization.zero_point
     )
-    return ctx.layer(
-        "mm_avg_pool2d_s8",
+    return ctx.spec(
+        specs.AveragePool,
         [x],
         y,
-        params=dict(
-            input_dims=x.shape,
-            output_dims=y.shape,
-            stride=stride,
-            filter=filter_hw,
-            padding=(pad_top, pad_left),
-            act_min=act_min,
-            act_max=act_max,
-        ),
-        streams=[_window_stream(x.shape, y.shape, stride, (pad_top, pad_left), channels)],
+        stride=stride,
+        filter_size=filter_hw,
+        padding=(pad_top, pad_left),
+        act_min=act_min,
+        act_max=act_max,
     )
 
 
-def _mean(ctx: _Context) -> Layer:
+def _mean(ctx: _Context) -> specs.Mean:
     ctx.options(ir.ReducerOptions)
     x, y = ctx.activation(0), ctx.activation(0, io="out")
     axis = ctx.constant(1, "int32", "axis")
@@ -463,21 +349,18 @@ def _mean(ctx: _Context) -> Layer:
     multiplier, shift = q.mean_multiplier(
         x.quantization.scale, y.quantization.scale, height * width
     )
-    return ctx.layer(
-        "mm_mean_hw_s8",
+    return ctx.spec(
+        specs.Mean,
         [x],
         y,
-        params=dict(
-            input_dims=x.shape,
-            multiplier=multiplier,
-            shift=shift,
-            input_zero_point=x.quantization.zero_point,
-            output_zero_point=y.quantization.zero_point,
-        ),
+        multiplier=multiplier,
+        shift=shift,
+        input_zero_point=x.quantization.zero_point,
+        output_zero_point=y.quantization.zero_point,
     )
 
 
-def _fully_connected(ctx: _Context) -> Layer:
+def _fully_connected(ctx: _Context) -> specs.FullyConnected:
     options = ctx.options(ir.FullyConnectedOptions)
     ctx.activation_fn(options.activation)
     if options.weights_format != 0:
@@ -494,7 +377,8 @@ def _fully_connected(ctx: _Context) -> Layer:
             "the model file is inconsistent",
         )
     batches = x.element_count // depth
-    if filt.quantization.per_channel:
+    per_channel = filt.quantization.per_channel
+    if per_channel:
         if len(filt.quantization.scales) != out_c:
             ctx.reject("has a filter scale count that does not match", "the model is inconsistent")
         multipliers, shifts = q.per_channel_multipliers(
@@ -505,37 +389,35 @@ def _fully_connected(ctx: _Context) -> Layer:
             x.quantization.scale, filt.quantization.scale, y.quantization.scale
         )
         multipliers, shifts = [multiplier] * out_c, [shift] * out_c
-    bias = _fold_bias(
-        ctx,
-        _bias(ctx, 2, out_c),
-        filt.data.astype(np.int64).sum(axis=1),
-        x.quantization.zero_point,
+    bias = _bias(ctx, 2, out_c)
+    folded = _fold_bias(
+        ctx, bias, filt.data.astype(np.int64).sum(axis=1), x.quantization.zero_point
     )
     act_min, act_max = q.activation_range(
         options.activation, y.quantization.scale, y.quantization.zero_point
     )
-    return ctx.layer(
-        "mm_fully_connected_s8",
+    return ctx.spec(
+        specs.FullyConnected,
         [x],
         y,
         macs=batches * out_c * depth,
-        constants=[
-            ConstArray("filter", "int8_t", filt.data),
-            ConstArray("bias", "int32_t", bias),
-            *_quant_arrays(multipliers, shifts),
-        ],
-        params=dict(
-            batches=batches,
-            depth=depth,
-            output_depth=out_c,
-            output_offset=y.quantization.zero_point,
-            act_min=act_min,
-            act_max=act_max,
-        ),
+        filter=filt.data,
+        bias=bias,
+        folded_bias=folded,
+        batches=batches,
+        depth=depth,
+        output_depth=out_c,
+        per_channel=per_channel,
+        multipliers=tuple(multipliers),
+        shifts=tuple(shifts),
+        input_zero_point=x.quantization.zero_point,
+        output_zero_point=y.quantization.zero_point,
+        act_min=act_min,
+        act_max=act_max,
     )
 
 
-def _reshape(ctx: _Context) -> Layer:
+def _reshape(ctx: _Context) -> specs.Reshape:
     x, y = ctx.activation(0), ctx.activation(0, io="out")
     if x.element_count != y.element_count:
         ctx.reject(
@@ -544,10 +426,10 @@ def _reshape(ctx: _Context) -> Layer:
         )
     if x.quantization != y.quantization:
         ctx.reject("changes the quantization", "the model file is inconsistent")
-    return ctx.layer("", [x], y, alias=True)
+    return ctx.spec(specs.Reshape, [x], y)
 
 
-def _softmax(ctx: _Context) -> Layer:
+def _softmax(ctx: _Context) -> specs.Softmax:
     options = ctx.options(ir.SoftmaxOptions)
     x, y = ctx.activation(0), ctx.activation(0, io="out")
     if y.quantization.zero_point != -128 or np.float32(y.quantization.scale) != np.float32(1 / 256):
@@ -557,21 +439,19 @@ def _softmax(ctx: _Context) -> Layer:
         )
     params = q.softmax_params(options.beta, x.quantization.scale)
     depth = x.shape[-1]
-    return ctx.layer(
-        "mm_softmax_s8",
+    return ctx.spec(
+        specs.Softmax,
         [x],
         y,
-        params=dict(
-            rows=x.element_count // depth,
-            depth=depth,
-            input_multiplier=params.input_multiplier,
-            input_left_shift=params.input_left_shift,
-            diff_min=params.diff_min,
-        ),
+        rows=x.element_count // depth,
+        depth=depth,
+        input_multiplier=params.input_multiplier,
+        input_left_shift=params.input_left_shift,
+        diff_min=params.diff_min,
     )
 
 
-def _pad(ctx: _Context) -> Layer:
+def _pad(ctx: _Context) -> specs.Pad:
     x, y = ctx.activation(0), ctx.activation(0, io="out")
     paddings_tensor = ctx.tensor(1)
     if (
@@ -591,20 +471,18 @@ def _pad(ctx: _Context) -> Layer:
     if expected != tuple(y.shape):
         ctx.reject("has an output shape its paddings do not give", "the model is inconsistent")
     front = [0] * (4 - rank)
-    return ctx.layer(
-        "mm_pad_s8",
+    return ctx.spec(
+        specs.Pad,
         [x],
         y,
-        params=dict(
-            input_dims=_dims(x.shape),
-            output_dims=_dims(y.shape),
-            before=tuple(front + paddings[:, 0].tolist()),
-            value=y.quantization.zero_point,
-        ),
+        input_dims=specs.nhwc(x.shape),
+        output_dims=specs.nhwc(y.shape),
+        before=tuple(front + paddings[:, 0].tolist()),
+        value=y.quantization.zero_point,
     )
 
 
-def _add(ctx: _Context) -> Layer:
+def _add(ctx: _Context) -> specs.Add:
     options = ctx.options(ir.AddOptions)
     ctx.activation_fn(options.activation)
     a, b, y = ctx.activation(0), ctx.activation(1), ctx.activation(0, io="out")
@@ -617,31 +495,27 @@ def _add(ctx: _Context) -> Layer:
     act_min, act_max = q.activation_range(
         options.activation, y.quantization.scale, y.quantization.zero_point
     )
-    count = y.element_count
-    return ctx.layer(
-        "mm_add_s8",
+    return ctx.spec(
+        specs.Add,
         [a, b],
         y,
-        params=dict(
-            size=count,
-            input1_offset=-a.quantization.zero_point,
-            input2_offset=-b.quantization.zero_point,
-            output_offset=y.quantization.zero_point,
-            left_shift=params.left_shift,
-            input1_multiplier=params.input1_multiplier,
-            input1_shift=params.input1_shift,
-            input2_multiplier=params.input2_multiplier,
-            input2_shift=params.input2_shift,
-            output_multiplier=params.output_multiplier,
-            output_shift=params.output_shift,
-            act_min=act_min,
-            act_max=act_max,
-        ),
-        streams=[_elementwise_stream(0, count, 1, 1), _elementwise_stream(1, count, 1, 1)],
+        size=y.element_count,
+        input1_offset=-a.quantization.zero_point,
+        input2_offset=-b.quantization.zero_point,
+        output_offset=y.quantization.zero_point,
+        left_shift=params.left_shift,
+        input1_multiplier=params.input1_multiplier,
+        input1_shift=params.input1_shift,
+        input2_multiplier=params.input2_multiplier,
+        input2_shift=params.input2_shift,
+        output_multiplier=params.output_multiplier,
+        output_shift=params.output_shift,
+        act_min=act_min,
+        act_max=act_max,
     )
 
 
-def _quantize(ctx: _Context) -> Layer:
+def _quantize(ctx: _Context) -> specs.Quantize | specs.Requantize:
     source = ctx.tensor(0)
     y = ctx.activation(0, io="out")
     if source is None:
@@ -654,33 +528,29 @@ def _quantize(ctx: _Context) -> Layer:
                 "float computation is only supported at the model's input",
             )
         x = ctx.activation(0, dtype="float32")
-        return ctx.layer(
-            "mm_quantize_f32_s8",
+        return ctx.spec(
+            specs.Quantize,
             [x],
             y,
-            params=dict(
-                size=count, scale=y.quantization.scale, zero_point=y.quantization.zero_point
-            ),
-            streams=[_elementwise_stream(0, count, 4, 1)],
+            size=count,
+            scale=y.quantization.scale,
+            zero_point=y.quantization.zero_point,
         )
     x = ctx.activation(0)
     multiplier, shift = q.requantize_multiplier(x.quantization.scale, y.quantization.scale)
-    return ctx.layer(
-        "mm_requantize_s8",
+    return ctx.spec(
+        specs.Requantize,
         [x],
         y,
-        params=dict(
-            size=count,
-            multiplier=multiplier,
-            shift=shift,
-            input_zero_point=x.quantization.zero_point,
-            output_zero_point=y.quantization.zero_point,
-        ),
-        streams=[_elementwise_stream(0, count, 1, 1)],
+        size=count,
+        multiplier=multiplier,
+        shift=shift,
+        input_zero_point=x.quantization.zero_point,
+        output_zero_point=y.quantization.zero_point,
     )
 
 
-def _dequantize(ctx: _Context) -> Layer:
+def _dequantize(ctx: _Context) -> specs.Dequantize:
     x = ctx.activation(0)
     y = ctx.activation(0, io="out", dtype="float32")
     if y.index not in ctx.graph.outputs:
@@ -688,13 +558,13 @@ def _dequantize(ctx: _Context) -> Layer:
             "dequantizes inside the model",
             "float computation is only supported at the model's output",
         )
-    count = x.element_count
-    return ctx.layer(
-        "mm_dequantize_s8_f32",
+    return ctx.spec(
+        specs.Dequantize,
         [x],
         y,
-        params=dict(size=count, scale=x.quantization.scale, zero_point=x.quantization.zero_point),
-        streams=[_elementwise_stream(0, count, 1, 4)],
+        size=x.element_count,
+        scale=x.quantization.scale,
+        zero_point=x.quantization.zero_point,
     )
 
 

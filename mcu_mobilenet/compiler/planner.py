@@ -9,7 +9,7 @@ The algorithm, in plain steps:
    the model input from before the first layer, the model output until after the last.
 3. Conflicts. Two buffers whose lifetimes overlap must not overlap in memory, with one
    exception: a layer's output may overlap an input that dies at that layer when the kernel's
-   access order makes it safe (`lowering.Stream`): the kernel writes its output in increasing
+   access order makes it safe (`kernel_call.Stream`): the kernel writes its output in increasing
    address order and never writes over input bytes it has still to read. For an output placed
    D bytes after its input, that holds for every D <= Stream.max_offset() (and, trivially, for
    outputs that do not overlap at all). A depthwise output thus sits about one input row below
@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mcu_mobilenet.compiler import ir
-from mcu_mobilenet.compiler.lowering import Layer
+from mcu_mobilenet.compiler.kernel_call import Layer
 
 ALIGNMENT = 16
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mcu_mobilenet.compiler.lowering import Layer
+from mcu_mobilenet.compiler.kernel_call import Layer
 
 KINDS = ("conv", "depthwise", "pointwise", "other")
 

@@ -5,6 +5,7 @@
  * Peak RAM: 96 bytes of activations (arena) + 0 bytes of scratch.
  * Flash: 252 bytes of weights, biases and per-channel constants.
  * 5 layers, 984 multiply-accumulates per inference.
+ * Kernels: 5 layers on the portable backend (plain C99 kernels, for any CPU).
  */
 #ifndef TINY_MODEL_H
 #define TINY_MODEL_H

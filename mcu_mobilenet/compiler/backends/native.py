@@ -20,66 +20,67 @@ is what `compile`'s report shows in its kernel column.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from mcu_mobilenet.compiler import fixed_point as q
-from mcu_mobilenet.compiler import ir
-from mcu_mobilenet.compiler.lowering import ConstArray, Layer, _window_stream
+from mcu_mobilenet.compiler import ir, specs
+from mcu_mobilenet.compiler.backends.base import Backend, Lowered
+from mcu_mobilenet.compiler.backends.portable import portable_layer
+from mcu_mobilenet.compiler.kernel_call import ConstArray, Layer, window_stream
+from mcu_mobilenet.compiler.target import Target
+from mcu_mobilenet.paths import FIRMWARE_DIR
 
-LIBRARY = "native"
+NAME = "native"
+KERNELS_DIR = FIRMWARE_DIR / "kernels" / "native"
+HEADERS = ("mm_native.h", "mm_native_simd.h")
+# Each kernel's sources; the 2x2 matrix core serves the pointwise, conv and FC kernels.
+SOURCES = {
+    "mm_native_pointwise_s8": ("mm_native_pointwise_s8.c", "mm_native_gemm_pair_s8.c"),
+    "mm_native_conv_s8": ("mm_native_conv_s8.c", "mm_native_gemm_pair_s8.c"),
+    "mm_native_depthwise_3x3_s8": ("mm_native_depthwise_3x3_s8.c",),
+}
 MAX_SHIFT = 23  # rounding = 2^(e-1) + zero_point * 2^e stays within int32
 SATURATE, CLAMP = "MM_NATIVE_OUTPUT_SATURATE", "MM_NATIVE_OUTPUT_CLAMP"
 GEMM_SCRATCH_BYTES_PER_GROUP = 16  # MM_NATIVE_GEMM_SCRATCH_BYTES in mm_native.h
 CONV_SCRATCH_BYTES_PER_GROUP = 24  # MM_NATIVE_CONV_SCRATCH_BYTES
 
 
-def retarget(graph: ir.Graph, layers: list[Layer]) -> list[Layer]:
-    """The layers, each one a native kernel can run exactly replaced by its native call."""
-    retargeted = []
-    for layer in layers:
-        make = _RETARGETERS.get(layer.kernel)
-        native = make(graph, graph.operators[layer.index], layer) if make else None
-        retargeted.append(native or layer)
-    return retargeted
+def _lower(graph: ir.Graph, layer_specs: list[specs.Spec], target: Target | None) -> Lowered:
+    """Each layer a native kernel runs exactly as its native call, the others portable."""
+    layers = []
+    for spec in layer_specs:
+        make = _MAKERS.get(type(spec))
+        native = make(spec) if make else None
+        layers.append(native or portable_layer(spec))
+    return Lowered(layers)
 
 
-def _output_mode(layer: Layer, multipliers: np.ndarray, output_zero_point: int) -> str | None:
-    p = layer.params
-    if p["act_min"] == output_zero_point == q.INT8_MIN and p["act_max"] == q.INT8_MAX:
+def _output_mode(spec, multipliers: np.ndarray) -> str | None:
+    if spec.act_min == spec.output_zero_point == q.INT8_MIN and spec.act_max == q.INT8_MAX:
         return SATURATE
     # The clamp mode reads the sign of t from the accumulator's, equal when m > 2^30.
     return CLAMP if int(multipliers.min()) > 1 << 30 else None
 
 
-def _channels(
-    layer: Layer, bias: np.ndarray, weight_magnitudes: np.ndarray, output_zero_point: int
-) -> tuple[np.ndarray, str] | None:
+def _channels(spec, folded_bias: np.ndarray, weight_magnitudes: np.ndarray):
     """The mm_native_channel records (bias, multiplier, rounding, shift) and the output mode,
     or None when the requantization shortcut would not be exact."""
-    multipliers = _constant(layer, "multiplier").values.astype(np.int64)
-    shifts = -_constant(layer, "shift").values.astype(np.int64)
+    multipliers = np.asarray(spec.multipliers, dtype=np.int64)
+    shifts = -np.asarray(spec.shifts, dtype=np.int64)
     if shifts.min() < 1 or shifts.max() > MAX_SHIFT or multipliers.min() < 1 << 30:
         return None
-    mode = _output_mode(layer, multipliers, output_zero_point)
+    mode = _output_mode(spec, multipliers)
     if mode is None:
         return None
-    doubled_bias = 2 * bias.astype(np.int64)
+    doubled_bias = 2 * folded_bias.astype(np.int64)
     bound = np.abs(doubled_bias) + 2 * 128 * weight_magnitudes
     if bound.max() > q.INT32_MAX:
         return None
-    rounding = (1 << (shifts - 1)) + output_zero_point * (1 << shifts)
+    rounding = (1 << (shifts - 1)) + spec.output_zero_point * (1 << shifts)
     records = np.stack([doubled_bias, multipliers, rounding, shifts], axis=1)
     return records.astype(np.int32), mode
-
-
-def _constant(layer: Layer, name: str) -> ConstArray:
-    return next(c for c in layer.constants if c.name == name)
-
-
-def _words(values: np.ndarray) -> np.ndarray:
-    """int8 values (a multiple of 4) as little-endian int32 words."""
-    return np.ascontiguousarray(values.astype(np.int8)).view("<i4").astype(np.int32)
 
 
 def _matrix_filter(rows: np.ndarray) -> tuple[np.ndarray, int]:
@@ -94,27 +95,14 @@ def _matrix_filter(rows: np.ndarray) -> tuple[np.ndarray, int]:
     return np.concatenate([interleaved, words[2 * pairs :].reshape(-1)]).astype(np.int32), groups
 
 
-def _native_layer(layer: Layer, kernel: str, constants, params, streams, scratch=0) -> Layer:
-    return Layer(
-        layer.index,
-        layer.op,
-        kernel,
-        layer.inputs,
-        layer.output,
-        macs=layer.macs,
-        constants=constants,
-        params=params,
-        streams=streams,
-        library=LIBRARY,
-        scratch_bytes=scratch,
-    )
+def _native_layer(spec: specs.Spec, kernel: str, constants, params, streams, scratch=0) -> Layer:
+    return Layer(spec, kernel, NAME, constants, params, streams, scratch)
 
 
-def _gemm(graph: ir.Graph, op: ir.Operator, layer: Layer, rows: np.ndarray):
-    """Channel records, filter words, group count and output mode of a matrix layer."""
-    y = graph.tensors[op.outputs[0]]
-    bias = _constant(layer, "bias").values
-    channels = _channels(layer, bias, np.abs(rows.astype(np.int64)).sum(axis=1), _zp(y))
+def _gemm(spec, rows: np.ndarray, folded_bias: np.ndarray):
+    """Channel records, filter words, group count and output mode of a matrix layer, or None
+    when the native requantization would not be exact."""
+    channels = _channels(spec, folded_bias, np.abs(rows.astype(np.int64)).sum(axis=1))
     if channels is None:
         return None
     records, mode = channels
@@ -126,114 +114,83 @@ def _gemm(graph: ir.Graph, op: ir.Operator, layer: Layer, rows: np.ndarray):
     return constants, groups, mode
 
 
-def _zp(tensor: ir.Tensor) -> int:
-    return tensor.quantization.zero_point
-
-
-def _pointwise(graph: ir.Graph, op: ir.Operator, layer: Layer) -> Layer | None:
-    p = layer.params
-    _, height, width, in_c = p["input_dims"]
-    out_c = p["output_dims"][3]
-    rows = _constant(layer, "filter").values.reshape(out_c, in_c)
-    made = _gemm(graph, op, layer, rows)
-    if made is None:
-        return None
-    constants, groups, mode = made
-    params = dict(
+def _gemm_params(spec, groups: int, out_channels: int, mode: str, **more) -> dict:
+    return dict(
         groups=groups,
-        out_channels=out_c,
-        pixels=height * width * p["input_dims"][0],
-        in_channels=in_c,
-        act_min=p["act_min"],
-        act_max=p["act_max"],
+        out_channels=out_channels,
+        act_min=spec.act_min,
+        act_max=spec.act_max,
         mode=mode,
-    )
-    return _native_layer(
-        layer,
-        "mm_native_pointwise_s8",
-        constants,
-        params,
-        layer.streams,  # two pixels read, then their outputs written: as the portable kernel
-        GEMM_SCRATCH_BYTES_PER_GROUP * groups,
+        **more,
     )
 
 
-def _fully_connected(graph: ir.Graph, op: ir.Operator, layer: Layer) -> Layer | None:
-    p = layer.params
-    rows = _constant(layer, "filter").values.reshape(p["output_depth"], p["depth"])
-    made = _gemm(graph, op, layer, rows)
+def _conv(spec: specs.Conv) -> Layer | None:
+    if spec.depthwise:
+        return _depthwise(spec)
+    made = _gemm(spec, spec.filter_rows(), spec.folded_bias)
     if made is None:
         return None
     constants, groups, mode = made
-    params = dict(
-        groups=groups,
-        out_channels=p["output_depth"],
-        pixels=p["batches"],
-        in_channels=p["depth"],
-        act_min=p["act_min"],
-        act_max=p["act_max"],
-        mode=mode,
+    x, out_c = spec.inputs[0], spec.out_channels
+    if spec.pointwise:
+        n, height, width, in_c = spec.input_dims
+        params = _gemm_params(
+            spec, groups, out_c, mode, pixels=n * height * width, in_channels=in_c
+        )
+        # Two pixels read, then their outputs written: the portable 1x1 kernel's order.
+        stream = window_stream(x.shape, spec.output.shape, (1, 1), (0, 0), out_c, 2)
+        scratch = GEMM_SCRATCH_BYTES_PER_GROUP * groups
+        return _native_layer(spec, "mm_native_pointwise_s8", constants, params, [stream], scratch)
+    k_h, k_w = spec.kernel_size
+    params = _gemm_params(spec, groups, out_c, mode, window=_window(spec, k_h, k_w))
+    stream = window_stream(x.shape, spec.output.shape, spec.stride, spec.padding, out_c, 2)
+    scratch = CONV_SCRATCH_BYTES_PER_GROUP * groups
+    return _native_layer(spec, "mm_native_conv_s8", constants, params, [stream], scratch)
+
+
+def _fully_connected(spec: specs.FullyConnected) -> Layer | None:
+    made = _gemm(spec, spec.filter, spec.folded_bias)
+    if made is None:
+        return None
+    constants, groups, mode = made
+    params = _gemm_params(
+        spec, groups, spec.output_depth, mode, pixels=spec.batches, in_channels=spec.depth
     )
     scratch = GEMM_SCRATCH_BYTES_PER_GROUP * groups
-    return _native_layer(layer, "mm_native_pointwise_s8", constants, params, [], scratch)
+    return _native_layer(spec, "mm_native_pointwise_s8", constants, params, [], scratch)
 
 
-def _window(p: dict, kernel_h: int, kernel_w: int) -> dict:
-    _, in_h, in_w, in_c = p["input_dims"]
-    _, out_h, out_w, _ = p["output_dims"]
+def _window(spec: specs.Conv, kernel_h: int, kernel_w: int) -> dict:
+    _, in_h, in_w, in_c = spec.input_dims
+    _, out_h, out_w, _ = spec.output_dims
     return dict(
         in_h=in_h,
         in_w=in_w,
         in_c=in_c,
         kernel_h=kernel_h,
         kernel_w=kernel_w,
-        stride_h=p["stride"][0],
-        stride_w=p["stride"][1],
-        dilation_h=p["dilation"][0],
-        dilation_w=p["dilation"][1],
-        pad_top=p["padding"][0],
-        pad_left=p["padding"][1],
+        stride_h=spec.stride[0],
+        stride_w=spec.stride[1],
+        dilation_h=spec.dilation[0],
+        dilation_w=spec.dilation[1],
+        pad_top=spec.padding[0],
+        pad_left=spec.padding[1],
         out_h=out_h,
         out_w=out_w,
-        input_zero_point=p["input_zero_point"],
+        input_zero_point=spec.input_zero_point,
     )
 
 
-def _conv(graph: ir.Graph, op: ir.Operator, layer: Layer) -> Layer | None:
-    p = layer.params
-    out_c, k_h, k_w, in_c = p["filter_dims"]
-    rows = _constant(layer, "filter").values.reshape(out_c, k_h * k_w * in_c)
-    made = _gemm(graph, op, layer, rows)
-    if made is None:
+def _depthwise(spec: specs.Conv) -> Layer | None:
+    if spec.kernel_size != (3, 3) or spec.dilation != (1, 1) or spec.stride[1] not in (1, 2):
         return None
-    constants, groups, mode = made
-    params = dict(
-        groups=groups,
-        out_channels=out_c,
-        window=_window(p, k_h, k_w),
-        act_min=p["act_min"],
-        act_max=p["act_max"],
-        mode=mode,
-    )
-    x = layer.inputs[0]
-    stream = _window_stream(x.shape, layer.output.shape, p["stride"], p["padding"], out_c, 2)
-    scratch = CONV_SCRATCH_BYTES_PER_GROUP * groups
-    return _native_layer(layer, "mm_native_conv_s8", constants, params, [stream], scratch)
-
-
-def _depthwise(graph: ir.Graph, op: ir.Operator, layer: Layer) -> Layer | None:
-    p = layer.params
-    filt = graph.tensors[op.inputs[1]]
-    _, k_h, k_w, out_c = filt.shape
-    if (k_h, k_w) != (3, 3) or p["dilation"] != (1, 1) or p["stride"][1] not in (1, 2):
-        return None
-    taps = filt.data[0].astype(np.int64).reshape(9, out_c).T  # [C_OUT, 9], row-major window
-    y = graph.tensors[op.outputs[0]]
-    bias = _constant(layer, "bias").values
-    channels = _channels(layer, bias, np.abs(taps).sum(axis=1), _zp(y))
+    taps = spec.filter_rows().astype(np.int64)  # [C_OUT, 9], row-major window
+    channels = _channels(spec, spec.folded_bias, np.abs(taps).sum(axis=1))
     if channels is None:
         return None
     records, mode = channels
+    out_c = spec.out_channels
     doubled = 2 * taps
     zeros = np.zeros(out_c, dtype=np.int64)
     pairs = [
@@ -245,26 +202,39 @@ def _depthwise(graph: ir.Graph, op: ir.Operator, layer: Layer) -> Layer | None:
     ]
     words = np.stack([(low & 0xFFFF) | ((high & 0xFFFF) << 16) for low, high in pairs], axis=1)
     params = dict(
-        window=_window(p, 3, 3),
-        depth_multiplier=p["depth_multiplier"],
-        act_min=p["act_min"],
-        act_max=p["act_max"],
+        window=_window(spec, 3, 3),
+        depth_multiplier=spec.depth_multiplier,
+        act_min=spec.act_min,
+        act_max=spec.act_max,
         mode=mode,
     )
     constants = [
         ConstArray("channels", "int32_t", records.reshape(-1)),
         ConstArray("taps", "int32_t", words.reshape(-1).astype(np.uint32).view(np.int32)),
     ]
-    x = layer.inputs[0]
-    out_w = layer.output.shape[2]
+    x, out_w = spec.inputs[0], spec.output.shape[2]
     # Whole output rows, each after reading nothing above its first input row.
-    stream = _window_stream(x.shape, layer.output.shape, p["stride"], p["padding"], out_c, out_w)
-    return _native_layer(layer, "mm_native_depthwise_3x3_s8", constants, params, [stream])
+    stream = window_stream(x.shape, spec.output.shape, spec.stride, spec.padding, out_c, out_w)
+    return _native_layer(spec, "mm_native_depthwise_3x3_s8", constants, params, [stream])
 
 
-_RETARGETERS: dict[str, Callable[[ir.Graph, ir.Operator, Layer], Layer | None]] = {
-    "mm_conv2d_1x1_s8": _pointwise,
-    "mm_conv2d_s8": _conv,
-    "mm_depthwise_conv2d_s8": _depthwise,
-    "mm_fully_connected_s8": _fully_connected,
+_MAKERS: dict[type, Callable[[specs.Spec], Layer | None]] = {
+    specs.Conv: _conv,
+    specs.FullyConnected: _fully_connected,
 }
+
+
+def native_files(layers: list[Layer]) -> list[tuple[str, Path]]:
+    sources = sorted({name for layer in layers for name in SOURCES[layer.kernel]})
+    names = [*HEADERS, *sources] if sources else []
+    return [(name, KERNELS_DIR / name) for name in names]
+
+
+BACKEND = Backend(
+    name=NAME,
+    summary="mcu-mobilenet's own kernels, laid out at compile time (DSP code on Cortex-M4/M7/M55)",
+    calls_template="native_calls.c.j2",
+    lower=_lower,
+    kernel_files=native_files,
+    headers=lambda layers: ["mm_native.h"],
+)
