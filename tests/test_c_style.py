@@ -43,8 +43,8 @@ def test_clang_format_catches_unformatted_code(tmp_path):
 
 def _backends() -> list[str]:
     if cmsis_nn_release.locate() is not None or os.environ.get("MCU_REQUIRE_CMSIS_NN") == "1":
-        return ["portable", "cmsis-nn"]
-    return ["portable"]
+        return ["portable", "native", "cmsis-nn"]
+    return ["portable", "native"]
 
 
 @pytest.mark.parametrize("backend", _backends())

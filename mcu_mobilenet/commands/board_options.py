@@ -8,13 +8,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from mcu_mobilenet import cmsis_nn_release
 from mcu_mobilenet.boards import DEFAULT_BOARD
+from mcu_mobilenet.compiler.backends import registry
 from mcu_mobilenet.workflow.inputs import PIXEL_FORMATS, make_samples
 
 BACKEND_HELP = (
-    "kernel backend: portable or cmsis-nn (default: cmsis-nn on a Cortex-M board when "
-    "CMSIS-NN is available, else portable)"
+    f"kernel backend: {', '.join(registry.names())} (default: {registry.BOARD_DEFAULT} on a "
+    f"Cortex-M board, else {registry.DEFAULT})"
 )
 
 
@@ -51,25 +51,17 @@ def add_backend_argument(parser: argparse.ArgumentParser, help_text: str = BACKE
 
 
 def resolve_backend(requested: str | None, board=None) -> str:
-    """The backend asked for, or the default for `board` (portable without a board).
+    """The backend asked for (checked), or the default for `board`.
 
     Choosing a board's default prints one line on stderr saying which backend and why."""
     if requested is not None:
-        return requested
+        return registry.get_backend(requested).name
     if board is None:
-        return "portable"
-
-    if not board.cpu.lower().startswith("cortex-m"):
-        backend, reason = "portable", f"{board.name}'s {board.cpu} is not a Cortex-M"
-    elif (root := cmsis_nn_release.locate()) is None:
-        backend = "portable"
-        reason = f"CMSIS-NN not found; for the cmsis-nn backend, {cmsis_nn_release.HOW_TO_GET}"
-    else:
-        backend = "cmsis-nn"
-        reason = f"{board.name} is a {board.cpu} and CMSIS-NN is at {root}"
-    other = "portable" if backend == "cmsis-nn" else "cmsis-nn"
+        return registry.DEFAULT
+    backend, reason = registry.default_for_board(board)
+    others = " or ".join(name for name in registry.names() if name != backend)
     print(
-        f"mcu-mobilenet: using the {backend} backend: {reason} (--backend {other} to change)",
+        f"mcu-mobilenet: using the {backend} backend: {reason} (--backend {others} to change)",
         file=sys.stderr,
     )
     return backend

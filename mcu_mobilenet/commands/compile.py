@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
+from mcu_mobilenet.compiler.backends import registry
 from mcu_mobilenet.compiler.target import board_target
 from mcu_mobilenet.io import write_text_atomically
 from mcu_mobilenet.table import format_table
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.board is not None:
         board = load_board(args.board)
     backend = resolve_backend(args.backend, board)
-    if board is not None and backend == "cmsis-nn":
+    if board is not None and registry.get_backend(backend).needs_target:
         target = board_target(board)
     result = compile_model(args.model, args.output, args.prefix, backend, args.force, target)
     report = result.report()
@@ -70,7 +71,7 @@ CODE_PATHS = {"plain": "plain C", "dsp": "DSP", "mve": "Helium", "any": "plain C
 
 
 def format_report(report: dict, show_plan: bool = False) -> str:
-    with_kernels = report["backend"] != "portable"  # which library runs each layer
+    with_kernels = report["backend"] != registry.PORTABLE  # which library runs each layer
     rows = [
         [
             layer["index"],

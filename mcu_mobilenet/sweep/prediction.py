@@ -22,6 +22,7 @@ from pathlib import Path
 
 from mcu_mobilenet import __version__
 from mcu_mobilenet.boards import Board
+from mcu_mobilenet.compiler.backends import registry
 from mcu_mobilenet.compiler.compilation import Compilation, analyze, compile_graph
 from mcu_mobilenet.compiler.target import board_target
 from mcu_mobilenet.io import write_text_atomically
@@ -43,11 +44,15 @@ CALIBRATION_MODELS = (
 
 
 def plan_member(
-    config: MobileNetConfig, backend: str = "portable", board: Board | None = None
+    config: MobileNetConfig, backend: str = registry.DEFAULT, board: Board | None = None
 ) -> Compilation:
     """The family member compiled (not written) for the backend and the board's CPU."""
 
-    target = board_target(board) if backend == "cmsis-nn" and board is not None else None
+    target = (
+        board_target(board)
+        if registry.get_backend(backend).needs_target and board is not None
+        else None
+    )
     return compile_graph(family_graph(config), backend, target)
 
 
@@ -60,7 +65,7 @@ class FirmwareOverhead:
     ram_stack: int
 
 
-def firmware_overhead(board: Board, backend: str = "portable") -> FirmwareOverhead:
+def firmware_overhead(board: Board, backend: str = registry.DEFAULT) -> FirmwareOverhead:
     """Builds the firmware once around the smallest family member and reads its ELF."""
 
     member = plan_member(MobileNetConfig(alpha=0.25, resolution=32, classes=2), backend, board)
@@ -84,7 +89,7 @@ def calibrated_cost_model(board: Board, backend: str, port: str | None = None) -
 
 def _measure_cost_model(board: Board, backend: str, port: str | None) -> CostModel:
 
-    target = board_target(board) if backend == "cmsis-nn" else None
+    target = board_target(board) if registry.get_backend(backend).needs_target else None
     measurements = []
     with tempfile.TemporaryDirectory(prefix="mcu-calibrate-") as tmp:
         for number, settings in enumerate(CALIBRATION_MODELS):

@@ -32,6 +32,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.compiler.backends import registry
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.io import atomic_path, write_text_atomically
 from mcu_mobilenet.model import synthetic
@@ -56,7 +57,7 @@ BENCH_RUNS = 3
 class SweepSettings:
     data: str
     board: str
-    backend: str = "portable"
+    backend: str = registry.DEFAULT
     channels: int = 3
     epochs: int = 5
     batch_size: int = 32

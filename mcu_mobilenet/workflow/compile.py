@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from mcu_mobilenet.codegen.emitter import check_prefix, emit
+from mcu_mobilenet.compiler.backends import registry
 from mcu_mobilenet.compiler.compilation import Compilation, analyze
 from mcu_mobilenet.compiler.target import Target
 
@@ -30,7 +31,7 @@ def compile_model(
     model_path: str | Path,
     out_dir: str | Path,
     prefix: str = "model",
-    backend: str = "portable",
+    backend: str = registry.DEFAULT,
     force: bool = False,
     target: Target | None = None,
 ) -> CompileResult:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mcu_mobilenet.boards import Board
 from mcu_mobilenet.codegen.emitter import check_prefix
+from mcu_mobilenet.compiler.backends import registry
 from mcu_mobilenet.compiler.target import board_target
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.paths import FIRMWARE_DIR
@@ -232,12 +233,12 @@ class ModelFirmware:
 
 
 def build_for_model(
-    model_path: str | Path, board: Board, build_dir: Path, backend: str = "portable"
+    model_path: str | Path, board: Board, build_dir: Path, backend: str = registry.DEFAULT
 ) -> ModelFirmware:
     """Compiles the model into build_dir/model, then builds build_dir/firmware.elf."""
 
     model_name = Path(model_path).name
-    target = board_target(board) if backend == "cmsis-nn" else None
+    target = board_target(board) if registry.get_backend(backend).needs_target else None
     result = compile_model(
         model_path, build_dir / "model", "model", backend, force=True, target=target
     )

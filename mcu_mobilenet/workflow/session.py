@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcu_mobilenet.boards import Board
+from mcu_mobilenet.compiler.backends import registry
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.harness.client import HarnessClient
 from mcu_mobilenet.harness.emulators import run_qemu, run_renode
@@ -48,7 +49,7 @@ def open_session(
     model_path: str | Path,
     board: Board,
     port: str | None = None,
-    backend: str = "portable",
+    backend: str = registry.DEFAULT,
     timeout: float | None = None,
     flash: bool = True,
 ) -> Iterator[BoardSession]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from mcu_mobilenet import oracle
 from mcu_mobilenet.boards import Board, load_board
+from mcu_mobilenet.compiler.backends import registry
 from mcu_mobilenet.compiler.target import HOST
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.paths import FIRMWARE_DIR
@@ -168,7 +169,7 @@ def validate_on_host(
     seed: int = 0,
     per_layer: bool = False,
     pixel_format: str = "model",
-    backend: str = "portable",
+    backend: str = registry.DEFAULT,
 ) -> ValidationReport:
     with tempfile.TemporaryDirectory(prefix="mcu-validate-") as tmp:
         work = Path(tmp)
@@ -233,7 +234,7 @@ def validate_on_board(
     model_path: str | Path,
     board: Board | str,
     port: str | None = None,
-    backend: str = "portable",
+    backend: str = registry.DEFAULT,
     inputs: int = 10,
     images: list[Path] | None = None,
     seed: int = 0,
