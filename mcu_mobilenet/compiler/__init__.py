@@ -13,6 +13,7 @@ from pathlib import Path
 from mcu_mobilenet.compiler import ir
 from mcu_mobilenet.compiler.backends.cmsis_nn_library import LibraryFiles
 from mcu_mobilenet.compiler.lowering import Layer, lower
+from mcu_mobilenet.compiler.model_checker import check_model
 from mcu_mobilenet.compiler.planner import Plan, plan_memory
 from mcu_mobilenet.compiler.target import ANY_CORTEX_M, Target
 from mcu_mobilenet.compiler.tflite_reader import read_tflite
@@ -126,7 +127,7 @@ class CompileResult(Compilation):
 def analyze(
     model_path: str | Path, backend: str = "portable", target: Target | None = None
 ) -> Compilation:
-    """Reads, checks, lowers and plans a model without writing anything.
+    """Reads, checks (compiler/model_checker.py), lowers and plans a model, writing nothing.
 
     `target` matters to the cmsis-nn backend only (its scratch sizes depend on the CPU's
     features); without one, the code is sized to run on any Cortex-M."""
@@ -137,8 +138,9 @@ def analyze(
 def compile_graph(
     graph: ir.Graph, backend: str = "portable", target: Target | None = None
 ) -> Compilation:
-    """Lowers, retargets for the backend and plans a graph already read."""
+    """Checks, lowers, retargets for the backend and plans a graph already read."""
     root = _require_backend(backend)
+    check_model(graph)
     layers = lower(graph)
     library = None
     if root is not None:
