@@ -187,7 +187,7 @@ class _Checker:
         if quant is None:
             return
         for channel, scale in enumerate(quant.scales):
-            where = f"scale {scale!r}" if len(quant.scales) == 1 else f"scale {channel} {scale!r}"
+            where = f"scale {scale!r}" + (f" (channel {channel})" if quant.per_channel else "")
             # Constants may have scale 0 (an all-zero channel); activations need a real one.
             low_ok = scale >= 0 if tensor.is_constant else scale >= MIN_SCALE
             if not (math.isfinite(scale) and low_ok and scale <= MAX_SCALE):
