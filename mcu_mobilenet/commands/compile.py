@@ -41,8 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mcu_mobilenet.compiler import compile_model
-    from mcu_mobilenet.io import write_text_atomically
+    from mcu_mobilenet.io import check_output_file, write_text_atomically
 
+    if args.json is not None and str(args.json) != "-":
+        check_output_file(args.json, args.force)  # before any source is written
     board = target = None
     if args.board is not None:
         from mcu_mobilenet.boards import load_board
