@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from mcu_mobilenet.commands import arguments
 from mcu_mobilenet.commands.board_options import add_board_arguments, resolve_backend
 from mcu_mobilenet.table import format_table
 
@@ -19,8 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "for comparison.",
     )
     add_board_arguments(parser)
-    parser.add_argument("--runs", type=int, default=5, help="inferences to time, 1-101 (default 5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    parser.add_argument(
+        "--runs",
+        type=arguments.integer(1, 101),
+        default=5,
+        help="inferences to time, 1-101 (default 5)",
+    )
+    parser.add_argument("--seed", type=arguments.SEED, default=0, help="seed of the random input")
     parser.add_argument(
         "--no-tflm", dest="tflm", action="store_false", help="skip TFLM's arena figure"
     )

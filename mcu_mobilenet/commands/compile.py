@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from mcu_mobilenet.commands import arguments
 from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
 from mcu_mobilenet.table import format_table
 
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--board",
+        type=arguments.name_or_path,
         help="the board the code is for (see `mcu-mobilenet boards`): cmsis-nn sizes its scratch "
         "for that CPU's CMSIS-NN code path (default: large enough for any Cortex-M)",
     )
