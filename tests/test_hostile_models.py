@@ -164,3 +164,30 @@ def test_a_softmax_scale_tflm_aborts_on_is_refused_by_both(tmp_path):
         analyze(path)
     with pytest.raises(OracleError, match="died with SIGABRT"):
         run_tflm(path, np.zeros((1, 6, 6, 2), dtype=np.int8))
+
+
+def test_an_untrained_thousand_class_mobilenet_is_refused_like_tflm_refuses_it(tmp_path):
+    """Issue 13: `quantize` of an untrained 1000-class MobileNet aborts inside TFLM; the
+    compiler refuses the same .tflite, with the reason."""
+    import numpy as np
+
+    from mcu_mobilenet.model import synthetic
+    from mcu_mobilenet.model.family import MobileNetConfig
+    from mcu_mobilenet.model.keras_builder import build_mobilenet
+    from mcu_mobilenet.model.loading import FloatModel
+    from mcu_mobilenet.model.quantization import quantize_int8
+    from mcu_mobilenet.model.tf_env import quiet_tensorflow
+    from mcu_mobilenet.model.training import seed_everything
+    from mcu_mobilenet.oracle import OracleError, run_tflm
+
+    quiet_tensorflow()
+    config = MobileNetConfig(alpha=0.25, resolution=32, channels=3, classes=1000)
+    seed_everything(0)
+    model = build_mobilenet(config)  # untrained: its logits hardly vary
+    pixels, _ = synthetic.synthetic_images(synthetic.TRAIN_STREAM, 16, 32, 3)
+    float_model = FloatModel(Path("<untrained>"), "keras", (32, 32, 3), 1000, model)
+    path = tmp_path / "untrained.tflite"
+    path.write_bytes(quantize_int8(float_model, pixels))
+    assert_refused(path, tmp_path, ["(SOFTMAX)", "too small for TFLM's int8 softmax"])
+    with pytest.raises(OracleError, match="SIGABRT"):
+        run_tflm(path, np.zeros((1, 32, 32, 3), dtype=np.int8))
