@@ -191,3 +191,12 @@ def test_an_untrained_thousand_class_mobilenet_is_refused_like_tflm_refuses_it(t
     assert_refused(path, tmp_path, ["(SOFTMAX)", "too small for TFLM's int8 softmax"])
     with pytest.raises(OracleError, match="SIGABRT"):
         run_tflm(path, np.zeros((1, 32, 32, 3), dtype=np.int8))
+
+
+def test_evaluate_checks_the_model_before_tensorflow_allocates_it(tmp_path, run_cli):
+    model = EditableModel((DATA / "tiny.tflite").read_bytes())
+    model.set_shape(0, [13_303_809, 8, 8, 3])
+    path = model.save(tmp_path / "huge_input.tflite")
+    code, _, err = run_cli("evaluate", path, "--data", "synthetic:40")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "tensor 0 (x)" in err and "cap on activations" in err
