@@ -21,13 +21,19 @@ class UserError(Exception):
 
 def describe_internal_error(command: str, error: BaseException, version: str) -> str:
     """One line for an unexpected exception; its traceback is saved to a file it names."""
-    handle, path = tempfile.mkstemp(prefix="mcu-mobilenet-crash-", suffix=".txt", text=True)
-    with open(handle, "w") as file:
-        file.write(f"mcu-mobilenet {version}, command {command}\n")
-        file.write("".join(traceback.format_exception(error)))
+    report = f"mcu-mobilenet {version}, command {command}\n" + "".join(
+        traceback.format_exception(error)
+    )
+    try:
+        handle, path = tempfile.mkstemp(prefix="mcu-mobilenet-crash-", suffix=".txt", text=True)
+        with open(handle, "w") as file:
+            file.write(report)
+        where = f"the traceback saved in {path}"
+    except OSError as save_error:  # a full disk, say: the bug still gets its one line
+        where = f"the traceback (it could not be saved: {save_error.strerror})"
     first_line = (str(error).strip().splitlines() or [""])[0][:200]
     return (
         f"mcu-mobilenet {command}: internal error ({type(error).__name__}: {first_line}); this "
         f"is a bug of mcu-mobilenet {version}, not a mistake of yours: please report it on "
-        f"{BUG_REPORTS} with the command and the traceback saved in {path}"
+        f"{BUG_REPORTS} with the command and {where}"
     )
