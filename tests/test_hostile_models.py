@@ -200,3 +200,19 @@ def test_evaluate_checks_the_model_before_tensorflow_allocates_it(tmp_path, run_
     code, _, err = run_cli("evaluate", path, "--data", "synthetic:40")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "tensor 0 (x)" in err and "cap on activations" in err
+
+
+def test_an_add_output_scale_tflm_refuses_is_refused(tmp_path):
+    """CalculateOpDataAdd needs the output rescaling below one; TFLM aborts otherwise."""
+    import numpy as np
+
+    from mcu_mobilenet.oracle import OracleError, run_tflm
+
+    # fuzz/corpus/add_of_branches.tflite: two CONV_2D (0 -> 5, 0 -> 6), then ADD (5, 6 -> 7).
+    seed = Path(__file__).parent.parent / "fuzz" / "corpus" / "add_of_branches.tflite"
+    model = EditableModel(seed.read_bytes())
+    model.set_scale(7, 1e-8)
+    path = model.save(tmp_path / "add.tflite")
+    assert_refused(path, tmp_path, ["op 2 (ADD)", "output scale 1e-08", "TFLM refuses it"])
+    with pytest.raises(OracleError, match="SIGABRT"):
+        run_tflm(path, np.zeros((1, 4, 4, 3), dtype=np.int8))
