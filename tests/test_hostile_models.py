@@ -166,7 +166,7 @@ def test_a_softmax_scale_tflm_aborts_on_is_refused_by_both(tmp_path):
         run_tflm(path, np.zeros((1, 6, 6, 2), dtype=np.int8))
 
 
-def test_an_untrained_thousand_class_mobilenet_is_refused_like_tflm_refuses_it(tmp_path):
+def test_an_untrained_thousand_class_mobilenet_is_refused_like_tflm_refuses_it(tmp_path, run_cli):
     """Issue 13: `quantize` of an untrained 1000-class MobileNet aborts inside TFLM; the
     compiler refuses the same .tflite, with the reason."""
     import numpy as np
@@ -191,6 +191,15 @@ def test_an_untrained_thousand_class_mobilenet_is_refused_like_tflm_refuses_it(t
     assert_refused(path, tmp_path, ["(SOFTMAX)", "too small for TFLM's int8 softmax"])
     with pytest.raises(OracleError, match="SIGABRT"):
         run_tflm(path, np.zeros((1, 32, 32, 3), dtype=np.int8))
+    # `quantize` says the same before TFLM would abort, and writes nothing.
+    model.save(tmp_path / "untrained.keras")
+    output = tmp_path / "quantized.tflite"
+    code, _, err = run_cli(
+        "quantize", tmp_path / "untrained.keras", "-o", output, "--data", "synthetic:40"
+    )
+    assert code == 2 and "Traceback" not in err, err  # progress lines, then the error
+    assert "too small for TFLM's int8 softmax" in err.strip().splitlines()[-1]
+    assert not output.exists() and not output.with_name(output.name + ".json").exists()
 
 
 def test_evaluate_checks_the_model_before_tensorflow_allocates_it(tmp_path, run_cli):
