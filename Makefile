@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang-format
 JOBS ?= 2
 
-.PHONY: setup deb venv test demo bench lint clean
+.PHONY: setup deb venv test demo bench fuzz lint clean
 
 setup: deb venv
 
@@ -40,6 +40,18 @@ demo: setup
 bench: setup
 	$(VPY) -m mcu_mobilenet.benchmarks
 
+# The long fuzzing run (README, "Fuzzing"): FUZZ_RUNS inputs through the .tflite reader and
+# the compiler front end, from the seed corpus (and person_detect where ../shared/models has
+# it); the corpus it grows is kept in build/fuzz/corpus, any finding in build/fuzz/.
+FUZZ_RUNS ?= 100000
+SHARED_SEEDS := $(wildcard ../shared/models/person_detect.tflite)
+fuzz: setup
+	@mkdir -p build/fuzz/corpus build/fuzz/seeds
+	@$(if $(SHARED_SEEDS),cp $(SHARED_SEEDS) build/fuzz/seeds/,true)
+	$(VPY) fuzz/fuzz_compiler.py -runs=$(FUZZ_RUNS) -timeout=10 -rss_limit_mb=2048 \
+	  -print_final_stats=1 -artifact_prefix=build/fuzz/ build/fuzz/corpus fuzz/corpus \
+	  fuzz/regressions build/fuzz/seeds
+
 # CMSIS-NN for the cmsis-nn backend: downloads the pinned release into third_party/ and checks
 # its content hash (mcu_mobilenet/cmsis_nn_release.py). CMSIS_NN_PATH=<checkout> uses one you have.
 .PHONY: cmsis-nn
@@ -50,8 +62,8 @@ cmsis-nn: venv
 C_SOURCES = $(shell find firmware boards -name '*.[ch]' | sort)
 
 lint: setup
-	$(VENV)/bin/ruff check mcu_mobilenet codegen tests
-	$(VENV)/bin/ruff format --check mcu_mobilenet codegen tests
+	$(VENV)/bin/ruff check mcu_mobilenet codegen tests fuzz
+	$(VENV)/bin/ruff format --check mcu_mobilenet codegen tests fuzz
 	@echo 'clang-format --dry-run -Werror on the C sources of firmware/ and boards/'
 	@clang-format --dry-run -Werror $(C_SOURCES)
 	@awk 'length > 100 { print FILENAME ":" FNR ": longer than 100 columns"; long = 1 } \

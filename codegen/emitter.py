@@ -11,7 +11,8 @@ Output folder:
                       and its licence, copied from the verified CMSIS-NN tree
 
 Same model, same bytes: nothing time- or path-dependent is written. Existing files are never
-overwritten without `force`; every file is written to a temporary name and renamed into place.
+overwritten without `force`; the files are written into a temporary folder beside the output
+and moved into place at the end (mcu_mobilenet/io.py: all or nothing).
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ from mcu_mobilenet.compiler.compilation import Compilation
 from mcu_mobilenet.compiler.kernel_call import ConstArray, Layer
 from mcu_mobilenet.compiler.planner import Plan
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.io import write_bytes_atomically, write_text_atomically
+from mcu_mobilenet.io import (
+    check_folder_outputs,
+    write_folder,
+)
 
 # The generated files, <prefix>_<name>, each from templates/<name>.j2.
 TEMPLATES = ("model.h", "model.c", "weights.h", "weights.c")
@@ -44,9 +48,15 @@ C_KEYWORDS = set(
 CTYPES = {"int8": "int8_t", "float32": "float"}
 VALUES_PER_LINE = 24
 LINE_WIDTH = 100  # where generated calls wrap (clang-format keeps the breaks it is given)
+MAX_PREFIX = 64  # it names the files (<prefix>_weights.c) and every C symbol
 
 
 def check_prefix(prefix: str) -> None:
+    if len(prefix or "") > MAX_PREFIX:
+        raise UserError(
+            f"prefix {prefix[:20]!r}... has {len(prefix)} characters; use at most {MAX_PREFIX} "
+            "(it names the files and every C symbol)"
+        )
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix or ""):
         raise UserError(
             f"prefix {prefix!r} is not a valid C identifier; use letters, digits and "
@@ -110,14 +120,8 @@ def emit(
     out_dir = Path(out_dir)
     paths = output_paths(out_dir, prefix, layers)
     copies = _library_copies(out_dir, library)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"{out_dir} exists and is not a folder; choose another output folder")
-    existing = [p for p in (*paths, *copies) if p.exists()]
-    if existing and not force:
-        raise UserError(
-            f"{existing[0]} already exists ({len(existing)} of the output files do); "
-            "pass --force to overwrite them or choose another output folder"
-        )
+    names = [str(path.relative_to(out_dir)) for path in (*paths, *copies)]
+    check_folder_outputs(out_dir, names, force)  # before the work of rendering
     context = _template_context(compilation, prefix)
     context.update(
         library_version=library.version if library else "",
@@ -132,10 +136,10 @@ def emit(
     sources_of = _kernel_files(layers)
     for path in kernels:
         texts[path] = sources_of[path.name].read_text()
-    for path, text in texts.items():
-        write_text_atomically(path, text, force=True)  # existing files were checked above
+    contents = {str(path.relative_to(out_dir)): text.encode() for path, text in texts.items()}
     for path, source in copies.items():
-        write_bytes_atomically(path, source.read_bytes(), force=True)
+        contents[str(path.relative_to(out_dir))] = source.read_bytes()
+    write_folder(out_dir, contents, force)  # all or nothing
     library_sources = [path for path in copies if path.suffix == ".c"]
     sources = [p for p in paths if p.suffix == ".c"] + library_sources
     include_dirs = [out_dir, out_dir / "kernels"]

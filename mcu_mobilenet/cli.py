@@ -12,7 +12,7 @@ import importlib
 import sys
 
 from mcu_mobilenet import __version__
-from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.errors import INTERNAL_ERROR_EXIT, UserError, describe_internal_error
 
 # Subcommands in workflow order; each names a module in mcu_mobilenet/commands/.
 COMMANDS: list[str] = [
@@ -60,3 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`... | head`): nothing left to say
         sys.stderr.close()
         return 141
+    except Exception as error:  # anything else is a bug: say so, and where to report it
+        print(describe_internal_error(args.command, error, __version__), file=sys.stderr)
+        return INTERNAL_ERROR_EXIT

@@ -274,7 +274,7 @@ def test_quantize_rejects_bad_options_with_one_line(odd_models, run_cli, tmp_pat
     [
         ("absent.tflite", None, "no such file or folder"),
         ("model.pt", b"torch", "unknown model format .pt"),
-        ("broken.tflite", b"\x00" * 64, "not a readable .tflite model"),
+        ("broken.tflite", b"\x00" * 64, "not a TFLite flatbuffer"),  # the compiler's reader
     ],
 )
 def test_evaluate_errors_are_one_line(run_cli, tmp_path, name, content, words):

@@ -106,13 +106,15 @@ static int32_t count_leading_zeros(uint32_t value)
     return count;
 }
 
-/* Q12 sum -> its reciprocal scaled into [1/2, 1) in Q0, and the power of two it dropped. */
+/* Q12 sum -> its reciprocal scaled into [1/2, 1) in Q0, and the power of two it dropped.
+ * A sum of 0 (the int32 sum wrapped around, 8192 tied maxima) has 32 leading zeros: shifting
+ * it by 32 is undefined in C, and any shift of 0 is 0, which is what TFLM computes. */
 static int32_t reciprocal(int32_t sum, int32_t *bits_over_unit)
 {
     const int32_t headroom_plus_one = count_leading_zeros((uint32_t)sum);
     *bits_over_unit = ACCUMULATION_INTEGER_BITS - headroom_plus_one;
-    const int32_t shifted_minus_one =
-        (int32_t)(((uint32_t)sum << headroom_plus_one) - ((uint32_t)1 << 31));
+    const uint32_t shifted = headroom_plus_one < 32 ? (uint32_t)sum << headroom_plus_one : 0u;
+    const int32_t shifted_minus_one = (int32_t)(shifted - ((uint32_t)1 << 31));
     return one_over_one_plus_x(shifted_minus_one);
 }
 
@@ -141,10 +143,15 @@ void mm_softmax_s8(const mm_softmax_params *params, int32_t rows, int32_t depth,
         int32_t bits_over_unit;
         const int32_t scale = reciprocal(sum, &bits_over_unit);
         const int32_t exponent = bits_over_unit + 31 - 8;
+        /* Once the sum of exponentials reaches 512 (about 512 tied maxima) the exponent
+         * passes 31: every probability is then at most 1/512, and scale * e (below 2^31)
+         * divided by 2^exponent rounds to 0. A shift of 32 or more is undefined in C
+         * (gemmlowp asserts there, so TFLM aborts), so that value is written out. */
+        const int32_t representable = exponent <= 31;
         for (int32_t c = 0; c < depth; ++c) {
             const int32_t diff = input[c] - max;
             int32_t value = -128;
-            if (diff >= params->diff_min) {
+            if (diff >= params->diff_min && representable) {
                 const int32_t e = exp_on_negative_values(scaled_difference(params, diff));
                 value = mm_clamp(
                     mm_rounding_divide_by_pot(mm_doubling_high_mul(scale, e), exponent) - 128,

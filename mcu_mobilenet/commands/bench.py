@@ -7,6 +7,7 @@ import argparse
 import json
 
 from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.commands import arguments
 from mcu_mobilenet.commands.board_options import add_board_arguments, resolve_backend
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.harness.protocol import MAX_BENCH_RUNS
@@ -26,11 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_board_arguments(parser)
     parser.add_argument(
         "--runs",
-        type=int,
+        type=arguments.integer(1, MAX_BENCH_RUNS),
         default=5,
         help=f"inferences to time, 1-{MAX_BENCH_RUNS} (default 5)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    parser.add_argument("--seed", type=arguments.SEED, default=0, help="seed of the random input")
     parser.add_argument(
         "--no-tflm", dest="tflm", action="store_false", help="skip TFLM's arena figure"
     )

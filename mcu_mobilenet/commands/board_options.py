@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from mcu_mobilenet.boards import DEFAULT_BOARD
+from mcu_mobilenet.commands import arguments
 from mcu_mobilenet.compiler.backends import registry
 from mcu_mobilenet.workflow.inputs import PIXEL_FORMATS, make_samples
 
@@ -22,6 +23,7 @@ def add_board_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="int8 .tflite model")
     parser.add_argument(
         "--board",
+        type=arguments.name_or_path,
         default=DEFAULT_BOARD,
         help=f"board name (see `mcu-mobilenet boards`) or board folder (default {DEFAULT_BOARD})",
     )
@@ -33,7 +35,7 @@ def add_board_arguments(parser: argparse.ArgumentParser) -> None:
     add_backend_argument(parser)
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=arguments.POSITIVE,
         metavar="SECONDS",
         help="longest wait for one reply (default: from the model's mult-adds)",
     )
@@ -84,11 +86,11 @@ def add_input_arguments(parser: argparse.ArgumentParser, default_inputs: int) ->
     add_image_arguments(parser)
     parser.add_argument(
         "--inputs",
-        type=int,
+        type=arguments.COUNT,
         default=None,
         help=f"seeded random inputs (default {default_inputs} without --image, else 0)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument("--seed", type=arguments.SEED, default=0, help="seed of the random inputs")
 
 
 def collect_inputs(args: argparse.Namespace, input_info, default_inputs: int):

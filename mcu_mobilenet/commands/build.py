@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from mcu_mobilenet.boards import DEFAULT_BOARD, load_board
+from mcu_mobilenet.commands import arguments
 from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
 from mcu_mobilenet.io import refuse_existing
 from mcu_mobilenet.table import format_table
@@ -25,7 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the ELF; fails when the model does not fit the board.",
     )
     parser.add_argument("model", type=Path, help="int8 .tflite model")
-    parser.add_argument("--board", default=DEFAULT_BOARD, help=f"board (default {DEFAULT_BOARD})")
+    parser.add_argument(
+        "--board",
+        type=arguments.name_or_path,
+        default=DEFAULT_BOARD,
+        help=f"board (default {DEFAULT_BOARD})",
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     add_backend_argument(parser)
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")

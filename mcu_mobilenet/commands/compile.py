@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.commands import arguments
 from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
 from mcu_mobilenet.compiler.backends import registry
 from mcu_mobilenet.compiler.target import board_target
-from mcu_mobilenet.io import write_text_atomically
+from mcu_mobilenet.io import check_output_file, write_text_atomically
 from mcu_mobilenet.table import format_table
 from mcu_mobilenet.workflow.compile import compile_model
 
@@ -34,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--board",
+        type=arguments.name_or_path,
         help="the board the code is for (see `mcu-mobilenet boards`): cmsis-nn sizes its scratch "
         "for that CPU's CMSIS-NN code path (default: large enough for any Cortex-M)",
     )
@@ -47,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
+    if args.json is not None and str(args.json) != "-":
+        check_output_file(args.json, args.force)  # before any source is written
     board = target = None
     if args.board is not None:
         board = load_board(args.board)

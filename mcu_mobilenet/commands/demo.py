@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.commands import arguments
 from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.reports import format_sweep_points
@@ -41,12 +42,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=Path("build/demo"),
         help="work folder (default build/demo); rerunning reuses it",
     )
-    parser.add_argument("--board", default="qemu-mps2-an386", help="an emulated board")
+    parser.add_argument(
+        "--board", type=arguments.name_or_path, default="qemu-mps2-an386", help="an emulated board"
+    )
     parser.add_argument(
         "--data", default="synthetic:2000", help="data set (default synthetic:2000)"
     )
-    parser.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")
-    parser.add_argument("--jobs", type=int, default=2, help="points trained in parallel")
+    parser.add_argument(
+        "--epochs", type=arguments.POSITIVE_INTEGER, default=4, help="training epochs (default 4)"
+    )
+    parser.add_argument(
+        "--jobs", type=arguments.POSITIVE_INTEGER, default=2, help="points trained in parallel"
+    )
     add_backend_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)

@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from mcu_mobilenet.compiler.model_checker import check_model
+from mcu_mobilenet.compiler.tflite_reader import read_tflite
 from mcu_mobilenet.model.data import load_data
 from mcu_mobilenet.model.evaluation import float_accuracy, tflite_accuracy
 from mcu_mobilenet.model.family import parse_number
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     quiet_tensorflow()
     path = Path(args.model)
     if model_format(path) == "tflite":
+        # The compiler's checks first: TensorFlow would allocate whatever the file declares.
+        check_model(read_tflite(path))
         summary = summarize_tflite(path.read_bytes(), str(path))
         resolution, channels = summary.input.shape[1], summary.input.shape[3]
         kind = f"{summary.input.dtype} .tflite (TFLM)"

@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from mcu_mobilenet.compiler.model_checker import check_model
+from mcu_mobilenet.compiler.tflite_reader import read_tflite_bytes
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.io import atomic_path, refuse_existing, report_path, write_json
 from mcu_mobilenet.model.data import load_data, log_to_stderr
@@ -59,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     calibration = data.train.first(samples)
     log_to_stderr(f"quantize: calibrating on {len(calibration)} images")
     content = quantize_int8(model, calibration.images)
+    # The compiler's checks, which include what TFLM aborts on (an untrained model's softmax).
+    check_model(read_tflite_bytes(content, output))
     summary = summarize_tflite(content, str(output))
     log_to_stderr(f"quantize: float accuracy on {len(data.held_out)} held-out images")
     float_result = float_accuracy(model, data.held_out)

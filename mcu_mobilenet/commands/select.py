@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.commands import arguments
 from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
 from mcu_mobilenet.commands.sweep import parse_list
 from mcu_mobilenet.errors import UserError
@@ -34,22 +35,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "model calibrated on the board) fit. Every larger candidate is listed with the reason "
         "it was rejected.",
     )
-    parser.add_argument("--board", default="qemu-mps2-an386", help="the target board")
+    parser.add_argument(
+        "--board", type=arguments.name_or_path, default="qemu-mps2-an386", help="the target board"
+    )
     parser.add_argument("--from", dest="sweep", type=Path, help="a sweep folder to choose from")
-    parser.add_argument("--max-time", type=float, help="longest time per inference")
+    parser.add_argument("--max-time", type=arguments.POSITIVE, help="longest time per inference")
     parser.add_argument(
         "--time-unit",
         choices=["instructions", "cycles", "ms"],
         help="unit of --max-time (default: the board's own: instructions under emulation, "
         "cycles on real boards)",
     )
-    parser.add_argument("--clock-mhz", type=float, help="core clock for --time-unit ms")
-    parser.add_argument("--max-ram", type=float, metavar="KB", help="RAM budget in KiB")
-    parser.add_argument("--max-flash", type=float, metavar="KB", help="flash budget in KiB")
+    parser.add_argument(
+        "--clock-mhz", type=arguments.POSITIVE, help="core clock for --time-unit ms"
+    )
+    parser.add_argument(
+        "--max-ram", type=arguments.POSITIVE, metavar="KB", help="RAM budget in KiB"
+    )
+    parser.add_argument(
+        "--max-flash", type=arguments.POSITIVE, metavar="KB", help="flash budget in KiB"
+    )
     add_backend_argument(parser)
     parser.add_argument("--port", metavar="URL", help="a real board's port, to calibrate time")
-    parser.add_argument("--channels", type=int, default=3, help="input channels (prediction)")
-    parser.add_argument("--classes", type=int, default=4, help="classes (prediction)")
+    parser.add_argument(
+        "--channels", type=arguments.integer(1, 3), default=3, help="input channels (prediction)"
+    )
+    parser.add_argument(
+        "--classes", type=arguments.integer(2), default=4, help="classes (prediction)"
+    )
     parser.add_argument("--alphas", default=DEFAULT_ALPHAS, help="candidates (prediction)")
     parser.add_argument(
         "--resolutions", default=DEFAULT_RESOLUTIONS, help="candidates (prediction)"

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.commands import arguments
 from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_backend
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.model.family import check_alpha, check_channels, check_resolution
@@ -26,15 +27,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--alphas", default="0.25,0.5,0.75,1.0", help="width multipliers")
     parser.add_argument("--resolutions", default="32,64,96,128", help="input resolutions")
-    parser.add_argument("--board", default="qemu-mps2-an386", help="board to time on")
+    parser.add_argument(
+        "--board", type=arguments.name_or_path, default="qemu-mps2-an386", help="board to time on"
+    )
     add_backend_argument(parser)
     parser.add_argument("--data", default="synthetic", help="image folder, .npz or synthetic[:N]")
-    parser.add_argument("--channels", type=int, default=3, help="input channels: 1 or 3")
-    parser.add_argument("--epochs", type=int, default=5, help="training epochs per point")
-    parser.add_argument("--batch-size", type=int, default=32, help="images per training step")
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
-    parser.add_argument("--calib-samples", type=int, default=200, help="calibration images")
-    parser.add_argument("--jobs", type=int, default=1, help="points run in parallel processes")
+    parser.add_argument(
+        "--channels", type=arguments.integer(1, 3), default=3, help="input channels: 1 or 3"
+    )
+    parser.add_argument(
+        "--epochs", type=arguments.POSITIVE_INTEGER, default=5, help="training epochs per point"
+    )
+    parser.add_argument(
+        "--batch-size", type=arguments.POSITIVE_INTEGER, default=32, help="images per training step"
+    )
+    parser.add_argument("--seed", type=arguments.SEED, default=0, help="training seed")
+    parser.add_argument(
+        "--calib-samples", type=arguments.POSITIVE_INTEGER, default=200, help="calibration images"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=arguments.POSITIVE_INTEGER,
+        default=1,
+        help="points run in parallel processes",
+    )
     parser.add_argument(
         "--port", metavar="URL", help="a real board's serial port (flashed per point)"
     )

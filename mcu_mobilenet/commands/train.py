@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from mcu_mobilenet.commands import arguments
 from mcu_mobilenet.commands.info import add_family_arguments, config_from_args
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.io import atomic_path, refuse_existing, report_path, write_json
@@ -41,13 +42,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", default="10", help="passes over the data (default 10)")
     parser.add_argument("--batch-size", default="32", help="images per step (default 32)")
     parser.add_argument(
-        "--learning-rate", default="0.005", help="Adam's initial rate, cosine-decayed (0.005)"
+        "--learning-rate",
+        type=arguments.POSITIVE,
+        default=0.005,
+        help="Adam's initial rate, cosine-decayed (0.005)",
     )
     parser.add_argument("--dropout", default="0.001", help="dropout before the classifier")
     parser.add_argument(
         "--held-out", default="0.2", help="share of the data kept for validation (default 0.2)"
     )
-    parser.add_argument("--seed", default="0", help="weights, shuffling and dropout (default 0)")
+    parser.add_argument(
+        "--seed", type=arguments.SEED, default=0, help="weights, shuffling and dropout (default 0)"
+    )
     parser.add_argument("--full-conv", action="store_true", help="paper ablation: full convs")
     parser.add_argument("--shallow", action="store_true", help="paper ablation: 5 blocks fewer")
     parser.add_argument("-o", "--output", required=True, help="the model file, NAME.keras")

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mcu_mobilenet.boards import load_board
+from mcu_mobilenet.commands import arguments
 from mcu_mobilenet.commands.board_options import (
     add_backend_argument,
     add_image_arguments,
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     where.add_argument(
         "--board",
+        type=arguments.name_or_path,
         help="run on this board instead (see `mcu-mobilenet boards`): started in its emulator, "
         "or a real board behind --port",
     )
@@ -46,7 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "cmsis-nn when it is a Cortex-M and CMSIS-NN is available, else portable)",
     )
     parser.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="with --board: longest wait for a reply"
+        "--timeout",
+        type=arguments.POSITIVE,
+        metavar="SECONDS",
+        help="with --board: longest wait for a reply",
     )
     parser.add_argument(
         "--no-flash",
@@ -54,8 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="with --port: do not flash, the board already runs this build",
     )
-    parser.add_argument("--inputs", type=int, default=10, help="seeded random inputs (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument(
+        "--inputs", type=arguments.COUNT, default=10, help="seeded random inputs (default 10)"
+    )
+    parser.add_argument("--seed", type=arguments.SEED, default=0, help="seed of the random inputs")
     add_image_arguments(parser)
     parser.add_argument(
         "--per-layer",

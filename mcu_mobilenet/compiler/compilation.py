@@ -17,6 +17,7 @@ from mcu_mobilenet.compiler.backends.cmsis_nn_library import LibraryFiles
 from mcu_mobilenet.compiler.backends.registry import DEFAULT, get_backend
 from mcu_mobilenet.compiler.kernel_call import Layer
 from mcu_mobilenet.compiler.lowering import lower
+from mcu_mobilenet.compiler.model_checker import check_model
 from mcu_mobilenet.compiler.planner import Plan, plan_memory
 from mcu_mobilenet.compiler.target import ANY_CORTEX_M, Target
 from mcu_mobilenet.compiler.tflite_reader import read_tflite
@@ -117,9 +118,10 @@ def analyze(
 def compile_graph(
     graph: ir.Graph, backend: str = DEFAULT, target: Target | None = None
 ) -> Compilation:
-    """Lowers, retargets for the backend and plans a graph already read."""
+    """Checks, lowers, retargets for the backend and plans a graph already read."""
     chosen = get_backend(backend)
     target = (target or ANY_CORTEX_M) if chosen.needs_target else None
+    check_model(graph)
     lowered = chosen.lower(graph, lower(graph), target)
     plan = plan_memory(graph, lowered.layers)
     return Compilation(graph, lowered.layers, plan, backend, target, lowered.library)

@@ -41,6 +41,14 @@ class Table:
         offset = _read(self.data, "<H", self._vtable + entry)
         return self.position + offset if offset else 0
 
+    def field_position(self, index: int) -> int:
+        """Where field `index`'s bytes are (0 if absent): for tools that patch a model."""
+        return self._field(index)
+
+    def vector_position(self, index: int) -> tuple[int, int] | None:
+        """(position of the first element, length) of a vector field, None if absent."""
+        return self._vector(index)
+
     def scalar(self, index: int, fmt: str, default=0):
         position = self._field(index)
         return _read(self.data, "<" + fmt, position) if position else default

@@ -20,6 +20,7 @@ class Quantization:
 
     scales: tuple[float, ...]  # float32 values, held exactly as Python floats
     zero_points: tuple[int, ...]
+    axis: int = 0  # the quantized dimension of a per-channel tensor (the checker verifies it)
 
     @property
     def per_channel(self) -> bool:

@@ -9,6 +9,7 @@ lowering's business, not the reader's.
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 from pathlib import Path
 
@@ -22,11 +23,20 @@ from mcu_mobilenet.errors import UserError
 
 def read_tflite(path: str | Path) -> ir.Graph:
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    if path.is_dir():
-        raise UserError(f"{path}: is a folder; give the path of a .tflite file")
-    data = path.read_bytes()
+    try:
+        if not path.exists():
+            raise UserError(f"{path}: no such file")
+        if path.is_dir():
+            raise UserError(f"{path}: is a folder; give the path of a .tflite file")
+        data = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"{path}: cannot read the model ({error.strerror})") from None
+    return read_tflite_bytes(data, path)
+
+
+def read_tflite_bytes(data: bytes, path: str | Path = "<bytes>") -> ir.Graph:
+    """The model in `data`; `path` names it in the graph and in error messages."""
+    path = Path(path)
     if len(data) < 8:
         raise UserError(f"{path}: file is too short to be a .tflite model ({len(data)} bytes)")
     if data[4:8] != schema.FILE_IDENTIFIER:
@@ -94,25 +104,25 @@ def _opcode_name(table: Table) -> str:
         table.scalar(schema.OPCODE_BUILTIN, "i"),
     )
     if code == 32:  # CUSTOM
-        return f"CUSTOM:{table.string(schema.OPCODE_CUSTOM) or '?'}"
+        return f"CUSTOM:{(_printable(table.string(schema.OPCODE_CUSTOM)) or '?')[:60]}"
     return schema.BUILTIN_OPERATORS.get(code, f"BUILTIN_{code}")
 
 
 def _read_tensor(
     path: Path, data: bytes, index: int, table: Table, buffers: list[Table]
 ) -> ir.Tensor:
-    name = table.string(schema.TENSOR_NAME) or f"tensor_{index}"
+    name = _printable(table.string(schema.TENSOR_NAME)) or f"tensor_{index}"
     type_code = table.scalar(schema.TENSOR_TYPE, "b")
     dtype = schema.TENSOR_TYPES.get(type_code, f"type_{type_code}")
     shape = tuple(int(d) for d in table.vector(schema.TENSOR_SHAPE, "i"))
     if any(d < 0 for d in shape):
         raise UserError(
-            f"{path}: tensor {index} ({name}) has a dynamic shape {list(shape)}; "
+            f"{path}: tensor {index} ({name[:80]}) has a dynamic shape {_short(shape)}; "
             "export the model with a fixed batch size of 1"
         )
     if table.table(schema.TENSOR_SPARSITY) is not None:
         raise UserError(
-            f"{path}: tensor {index} ({name}) is sparse; sparse tensors are not supported"
+            f"{path}: tensor {index} ({name[:80]}) is sparse; sparse tensors are not supported"
         )
     quantization = _read_quantization(table.table(schema.TENSOR_QUANTIZATION))
     constant = _read_buffer(data, buffers, table.scalar(schema.TENSOR_BUFFER, "I"))
@@ -120,14 +130,20 @@ def _read_tensor(
     if constant is not None:
         if dtype not in ("float32", "float16", "int32", "uint8", "int64", "int16", "int8", "bool"):
             raise UserError(
-                f"{path}: tensor {index} ({name}) holds constant {dtype} data, "
+                f"{path}: tensor {index} ({name[:80]}) holds constant {dtype} data, "
                 "which is not supported"
             )
+        item_bytes = np.dtype(dtype).itemsize
+        if len(constant) % item_bytes:
+            raise UserError(
+                f"{path}: tensor {index} ({name[:80]}) has a buffer of {len(constant)} bytes, "
+                f"not a whole number of {dtype} values; the model file is corrupt"
+            )
         array = np.frombuffer(constant, dtype=np.dtype(dtype))
-        expected = int(np.prod(shape, dtype=np.int64))
+        expected = math.prod(shape)  # exact: a hostile shape must not wrap around
         if array.size != expected:
             raise FlatBufferError(
-                f"tensor {index} ({name}) has {array.size} values for shape {list(shape)}"
+                f"tensor {index} ({name[:80]}) has {array.size} values for shape {_short(shape)}"
             )
         array = array.reshape(shape)
     return ir.Tensor(index, name, shape, dtype, quantization, array)
@@ -163,6 +179,7 @@ def _read_quantization(table: Table | None) -> ir.Quantization | None:
     return ir.Quantization(
         scales=tuple(float(s) for s in scales),
         zero_points=tuple(int(z) for z in zero_points),
+        axis=table.scalar(schema.QUANT_DIMENSION, "i"),
     )
 
 
@@ -220,3 +237,15 @@ def _read_options(opcode: str, table: Table | None) -> ir.Options | None:
         case "RESHAPE" | "SQUEEZE" | "PAD" | "QUANTIZE" | "DEQUANTIZE":
             return ir.NoOptions()
     return None
+
+
+def _short(shape: tuple[int, ...]) -> str:
+    text = str(list(shape))
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _printable(name: str | None) -> str | None:
+    """Names end up in one-line messages and C comments: no control characters."""
+    if name is None:
+        return None
+    return "".join(ch if ch.isprintable() else "?" for ch in name)

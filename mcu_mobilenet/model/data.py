@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,11 +82,25 @@ def quantize_input(real: np.ndarray, scale: float, zero_point: int) -> np.ndarra
     return np.clip(quantized, -128, 127).astype(np.int8)
 
 
+MAX_IMAGE_PIXELS = 8192 * 8192  # checked from the header, before any pixel is decoded
+
+
 def read_image(path: Path, height: int, width: int, channels: int) -> np.ndarray:
     """One image file as uint8 [height, width, channels]: converted to gray or RGB, resized.
-    Raises OSError or ValueError for an unreadable file."""
+    Raises OSError or ValueError for an unreadable file or one over MAX_IMAGE_PIXELS."""
 
-    with Image.open(path) as image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            opened = Image.open(path)  # reads the header only
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            opened = None
+    if opened is None or opened.width * opened.height > MAX_IMAGE_PIXELS:
+        size = "" if opened is None else f"{opened.width}x{opened.height}, "
+        if opened is not None:
+            opened.close()
+        raise ValueError(f"{size}more than {MAX_IMAGE_PIXELS:,} pixels; resize it first")
+    with opened as image:
         image = image.convert("L" if channels == 1 else "RGB")
         if image.size != (width, height):
             image = image.resize((width, height), Image.Resampling.BILINEAR)

@@ -11,6 +11,8 @@ named.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -109,8 +111,21 @@ def build_host_runner(result: CompileResult, build_dir: Path) -> Path:
     ]
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
-        raise RuntimeError(f"the generated code does not build:\n{completed.stderr}")
+        raise _build_failure("the generated code", compiler, completed.stderr)
     return executable
+
+
+def _build_failure(what: str, compiler: str, log: str) -> UserError:
+    """One line: the first compiler error, and where the whole log is kept."""
+    errors = [line for line in log.splitlines() if "error" in line] or log.splitlines() or ["?"]
+    handle, log_path = tempfile.mkstemp(prefix="mcu-mobilenet-build-", suffix=".log")
+    with os.fdopen(handle, "w") as file:
+        file.write(log)
+    return UserError(
+        f"{what} does not build with {compiler} ({errors[0].strip()[:200]}); the whole log is "
+        f"in {log_path}. With gcc 10 or later this is a bug of mcu-mobilenet: please report it "
+        "with that log"
+    )
 
 
 def _compile_library(
@@ -125,21 +140,63 @@ def _compile_library(
     ]  # fmt: skip
     completed = subprocess.run(command, capture_output=True, text=True, cwd=object_dir)
     if completed.returncode != 0:
-        raise RuntimeError(f"CMSIS-NN's sources do not build for the host:\n{completed.stderr}")
+        raise _build_failure("CMSIS-NN's sources", compiler, completed.stderr)
     return [object_dir / f"{source.stem}.o" for source in sources]
 
 
+class KnownLibraryIssue(UserError):
+    """Undefined behaviour inside a third-party library (CMSIS-NN), stopped by UBSan."""
+
+
+# A sanitizer's report: "path/file.h:1538:19: runtime error: signed integer overflow: ..."
+_SANITIZER_REPORT = re.compile(
+    r"^(?P<file>[^\s:]+):(?P<line>\d+):\d+: runtime error: (?P<what>.*)$", re.M
+)
+
+
+def _raise_known_library_issue(report: str, library: tuple[Path, str]) -> None:
+    """CMSIS-NN v7.0.0 computes `(1 << 31) - 1` for a requantization shift of -31
+    (arm_nn_divide_by_power_of_two in arm_nnsupportfunctions.h): signed overflow, which the
+    host build's UBSan stops. Said on one line as the library's issue, not as a crash."""
+    folder, version = library
+    match = _SANITIZER_REPORT.search(report)
+    if match is None or folder not in Path(match["file"]).parents:
+        return
+    raise KnownLibraryIssue(
+        f"known issue of CMSIS-NN {version}, not of the model or of mcu-mobilenet: its "
+        f"{Path(match['file']).name}:{match['line']} has undefined behaviour on this model "
+        f"({match['what'][:120]}), which the host check's UndefinedBehaviorSanitizer stops; "
+        "validate the cmsis-nn backend on a board (--board NAME), or this host check with "
+        "--backend portable"
+    )
+
+
 def run_host_runner(
-    executable: Path, inputs: np.ndarray, output: TensorInfo, trace: bool = False
+    executable: Path,
+    inputs: np.ndarray,
+    output: TensorInfo,
+    trace: bool = False,
+    library: tuple[Path, str] | None = None,
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Runs the host build; `library` (its folder in the output, its version) names a
+    third-party library whose own undefined behaviour is a known issue, not a crash."""
     with tempfile.TemporaryDirectory(prefix="mcu-host-") as tmp:
         tmp = Path(tmp)
         (tmp / "inputs.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
         command = [str(executable), str(tmp / "inputs.bin"), str(tmp / "outputs.bin")]
         if trace:
             command.append(str(tmp / "trace.bin"))
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        try:
+            completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired:
+            raise UserError(
+                f"the generated code ran {len(inputs)} inputs for more than 600 s on the host; "
+                "give fewer --inputs"
+            ) from None
         if completed.returncode != 0:
+            if library is not None:
+                _raise_known_library_issue(completed.stderr, library)
+            # Our own kernels or generated code failed a sanitizer check: a bug.
             raise RuntimeError(
                 f"the generated code failed at run time (exit {completed.returncode}):\n"
                 f"{completed.stderr[-4000:]}"
@@ -178,7 +235,14 @@ def validate_on_host(
         )
         samples, names = make_samples(result.input, inputs, images or [], seed, pixel_format)
         executable = build_host_runner(result, work)
-        ours, traced = run_host_runner(executable, samples, result.output, trace=per_layer)
+        library = (
+            (result.out_dir / result.library.name, result.library.version)
+            if result.library is not None
+            else None
+        )
+        ours, traced = run_host_runner(
+            executable, samples, result.output, trace=per_layer, library=library
+        )
         reference = oracle.run_tflm(model_path, samples)
         report = ValidationReport(str(model_path), "host", len(samples), 0)
         compare_outputs(report, names, ours, reference)
