@@ -34,11 +34,16 @@ from mcu_mobilenet.paths import FIRMWARE_DIR
 KERNELS_DIR = FIRMWARE_DIR / "kernels"
 NATIVE_KERNELS_DIR = KERNELS_DIR / "native"
 NATIVE_HEADERS = ("mm_native.h", "mm_native_simd.h")
+MVE_MATRIX_CORE = ("mm_native_mve.h", "mm_native_mve_gemm_pair_s8.c")
 # The native kernels' sources; the 2x2 matrix core serves the pointwise, conv and FC kernels.
 NATIVE_SOURCES = {
     "mm_native_pointwise_s8": ("mm_native_pointwise_s8.c", "mm_native_gemm_pair_s8.c"),
     "mm_native_conv_s8": ("mm_native_conv_s8.c", "mm_native_gemm_pair_s8.c"),
     "mm_native_depthwise_3x3_s8": ("mm_native_depthwise_3x3_s8.c",),
+    # Helium (MVE) kernels, emitted for MVE targets only; their header refuses any other CPU.
+    "mm_native_mve_pointwise_s8": (*MVE_MATRIX_CORE, "mm_native_mve_pointwise_s8.c"),
+    "mm_native_mve_conv_s8": (*MVE_MATRIX_CORE, "mm_native_mve_conv_s8.c"),
+    "mm_native_mve_depthwise_3x3_s8": ("mm_native_mve.h", "mm_native_mve_depthwise_3x3_s8.c"),
 }
 KERNEL_FAMILIES = {
     "mm_conv2d_s8": "mm_conv",
@@ -112,6 +117,10 @@ def _native_files(layers: list[Layer]) -> list[str]:
     native = [layer for layer in layers if layer.library == "native"]
     sources = sorted({name for layer in native for name in NATIVE_SOURCES[layer.kernel]})
     return [*NATIVE_HEADERS, *sources] if sources else []
+
+
+def _uses_mve(layers: list[Layer]) -> bool:
+    return any("mm_native_mve.h" in NATIVE_SOURCES.get(layer.kernel, ()) for layer in layers)
 
 
 def _kernel_source(name: str) -> Path:
@@ -298,6 +307,7 @@ def _template_context(graph: ir.Graph, layers: list[Layer], plan: Plan, prefix: 
         scratch_bytes=max((layer.scratch_bytes for layer in layers), default=0),
         cmsis_nn_layers=[view for view in views if view.library == "cmsis-nn"],
         native_layers=[view for view in views if view.library == "native"],
+        native_header="mm_native_mve.h" if _uses_mve(layers) else "mm_native.h",
         cmsis_nn_context=any(view.p.get("shared_context") for view in views),
         weights_bytes=sum(layer.weight_bytes for layer in layers),
         layer_count=len(layers),

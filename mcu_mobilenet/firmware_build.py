@@ -232,11 +232,11 @@ def build_for_model(
     model_path: str | Path, board: Board, build_dir: Path, backend: str = "portable"
 ) -> ModelFirmware:
     """Compiles the model into build_dir/model, then builds build_dir/firmware.elf."""
-    from mcu_mobilenet.compiler import compile_model
+    from mcu_mobilenet.compiler import TARGETED_BACKENDS, compile_model
     from mcu_mobilenet.compiler.target import board_target
 
     model_name = Path(model_path).name
-    target = board_target(board) if backend == "cmsis-nn" else None
+    target = board_target(board) if backend in TARGETED_BACKENDS else None
     result = compile_model(
         model_path, build_dir / "model", "model", backend, force=True, target=target
     )

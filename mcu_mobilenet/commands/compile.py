@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--board",
         help="the board the code is for (see `mcu-mobilenet boards`): cmsis-nn sizes its scratch "
-        "for that CPU's CMSIS-NN code path (default: large enough for any Cortex-M)",
+        "for that CPU's CMSIS-NN code path, native uses Helium kernels on a CPU with MVE "
+        "(default: code for any Cortex-M)",
     )
     parser.add_argument(
         "--json", metavar="REPORT", type=Path, help="also write the report as JSON ('-': stdout)"
@@ -40,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_mobilenet.compiler import compile_model
+    from mcu_mobilenet.compiler import TARGETED_BACKENDS, compile_model
     from mcu_mobilenet.io import write_text_atomically
 
     board = target = None
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
         board = load_board(args.board)
     backend = resolve_backend(args.backend, board)
-    if board is not None and backend == "cmsis-nn":
+    if board is not None and backend in TARGETED_BACKENDS:
         from mcu_mobilenet.compiler.target import board_target
 
         target = board_target(board)

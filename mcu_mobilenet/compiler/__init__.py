@@ -19,6 +19,7 @@ from mcu_mobilenet.compiler.tflite_reader import read_tflite
 from mcu_mobilenet.errors import UserError
 
 BACKENDS = ("portable", "cmsis-nn", "native")
+TARGETED_BACKENDS = ("cmsis-nn", "native")  # their code depends on the CPU's features
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,9 @@ def analyze(
 ) -> Compilation:
     """Reads, checks, lowers and plans a model without writing anything.
 
-    `target` matters to the cmsis-nn backend only (its scratch sizes depend on the CPU's
-    features); without one, the code is sized to run on any Cortex-M."""
+    `target` matters to the cmsis-nn backend (its scratch sizes depend on the CPU's features)
+    and to native (Helium layouts for an MVE target); without one, the code runs on any
+    Cortex-M."""
     _require_backend(backend)  # fails first, on one line, saying how to get CMSIS-NN
     return compile_graph(read_tflite(model_path), backend, target)
 
@@ -149,7 +151,7 @@ def compile_graph(
     elif backend == "native":
         from mcu_mobilenet.compiler.backends import native
 
-        layers = native.retarget(graph, layers)
+        layers = native.retarget(graph, layers, target)
         target = None
     else:
         target = None

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mcu_mobilenet import __version__
 from mcu_mobilenet.boards import Board
-from mcu_mobilenet.compiler import Compilation, compile_graph
+from mcu_mobilenet.compiler import TARGETED_BACKENDS, Compilation, compile_graph
 from mcu_mobilenet.io import write_text_atomically
 from mcu_mobilenet.model.family import MobileNetConfig
 from mcu_mobilenet.paths import FIRMWARE_DIR, PROJECT_ROOT
@@ -41,7 +41,7 @@ def plan_member(
     """The family member compiled (not written) for the backend and the board's CPU."""
     from mcu_mobilenet.compiler.target import board_target
 
-    target = board_target(board) if backend == "cmsis-nn" and board is not None else None
+    target = board_target(board) if backend in TARGETED_BACKENDS and board is not None else None
     return compile_graph(family_graph(config), backend, target)
 
 
@@ -93,7 +93,7 @@ def _measure_cost_model(board: Board, backend: str, port: str | None) -> CostMod
     from mcu_mobilenet.model.quick import make_quantized_mobilenet
     from mcu_mobilenet.validation import random_inputs
 
-    target = board_target(board) if backend == "cmsis-nn" else None
+    target = board_target(board) if backend in TARGETED_BACKENDS else None
     measurements = []
     with tempfile.TemporaryDirectory(prefix="mcu-calibrate-") as tmp:
         for number, settings in enumerate(CALIBRATION_MODELS):

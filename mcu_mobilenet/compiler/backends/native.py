@@ -25,6 +25,7 @@ import numpy as np
 from mcu_mobilenet.compiler import ir
 from mcu_mobilenet.compiler import quantization as q
 from mcu_mobilenet.compiler.lowering import ConstArray, Layer, _window_stream
+from mcu_mobilenet.compiler.target import MVE, Target
 
 LIBRARY = "native"
 MAX_SHIFT = 23  # rounding = 2^(e-1) + zero_point * 2^e stays within int32
@@ -33,8 +34,14 @@ GEMM_SCRATCH_BYTES_PER_GROUP = 16  # MM_NATIVE_GEMM_SCRATCH_BYTES in mm_native.h
 CONV_SCRATCH_BYTES_PER_GROUP = 24  # MM_NATIVE_CONV_SCRATCH_BYTES
 
 
-def retarget(graph: ir.Graph, layers: list[Layer]) -> list[Layer]:
-    """The layers, each one a native kernel can run exactly replaced by its native call."""
+def retarget(graph: ir.Graph, layers: list[Layer], target: Target | None = None) -> list[Layer]:
+    """The layers, each one a native kernel can run exactly replaced by its native call.
+
+    A target with Helium gets the layouts of native_helium.py; any other, or none, these."""
+    if target is not None and target.features == MVE:
+        from mcu_mobilenet.compiler.backends import native_helium
+
+        return native_helium.retarget(graph, layers)
     retargeted = []
     for layer in layers:
         make = _RETARGETERS.get(layer.kernel)
