@@ -1,8 +1,7 @@
 /* Depthwise 3x3 convolution on Helium: one gather and one VMLADAVA per output for taps 0-7,
- * a vector multiply for tap 8. See mm_native_mve.h for the per-group words. */
+ * one more gather and a vector multiply per four outputs for tap 8. See mm_native_mve.h for
+ * the per-group words. */
 #include "mm_native_mve.h"
-
-enum { GROUP_WORDS = MM_NATIVE_MVE_DEPTHWISE_GROUP_WORDS, TAPS_WORD = 20 };
 
 /* Predicate bits (two per int16 lane; lane t holds tap t = 3 ky + kx) of each window row
  * and column; tap 8 (row 2, column 2) is not in the gather. */
@@ -11,79 +10,99 @@ static const uint16_t column_lanes[3] = {0x30C3u, 0xC30Cu, 0x0C30u};
 
 /* What stays the same for every window of the layer. */
 typedef struct {
-    uint16x8_t offsets;     /* of taps 0-7 from the window's first byte */
-    int32_t tap8_offset;
-    int16x8_t zero_points;  /* the input zero point, for taps outside the image */
+    uint16x8_t offsets;    /* of taps 0-7 from the window's first byte */
+    int16x8_t zero_points; /* the input zero point, for taps outside the image */
     int32x4_t act_min, act_max;
+    int32_t tap8_offset;
     int32_t output_zero_point;
 } layer_t;
 
-/* The int32x4 (s0, s1, s2, s3) in two instructions (the compiler's lane inserts take four);
- * "vmov q[2], q[0], rx, ry" puts rx in lane 0 and ry in lane 2. */
-static inline int32x4_t vector_of(int32_t s0, int32_t s1, int32_t s2, int32_t s3) {
-    int32x4_t v;
-    __asm__("vmov %q0[2], %q0[0], %1, %3\n\t"
-            "vmov %q0[3], %q0[1], %2, %4"
-            : "=&w"(v)
-            : "r"(s0), "r"(s1), "r"(s2), "r"(s3));
-    return v;
-}
+/* The assembly of one group of four output channels, in pieces. The group pointer g has
+ * passed the biases (LDM into the four even registers VMLADAVA accumulates in); from there
+ * the multipliers are at +0, the negated shifts at +16, tap 8's filter at +32, the input
+ * channels at +48 and each channel's taps 0-7 at +64, +72, +80, +88. */
+#define DW_BIASES "ldm %[g]!, {%[s0], %[s1], %[s2], %[s3]}\n\t"
+#define DW_GATHER "vldrb.s16 q0, [%[t], %q[offsets]]\n\t"
+/* Lanes outside the image (P0 clear) are not read and become the zero point. */
+#define DW_GATHER_INSIDE                                                                       \
+    "vpst\n\t"                                                                                 \
+    "vldrbt.s16 q0, [%[t], %q[offsets]]\n\t"                                                   \
+    "vpsel q0, q0, %q[zero_points]\n\t"
+#define DW_CHANNEL(gather, sum, channel, taps)                                                 \
+    "ldr %[t], [%[g], #" channel "]\n\t"                                                       \
+    "add %[t], %[origin]\n\t" gather "vldrb.s16 q1, [%[g], #" taps "]\n\t"                     \
+    "vmladava.s16 %[" sum "], q0, q1\n\t"
+#define DW_CHANNELS(gather)                                                                    \
+    DW_CHANNEL(gather, "s0", "48", "64")                                                       \
+    DW_CHANNEL(gather, "s1", "52", "72")                                                       \
+    DW_CHANNEL(gather, "s2", "56", "80")                                                       \
+    DW_CHANNEL(gather, "s3", "60", "88")                                                       \
+    "vmov q2[2], q2[0], %[s0], %[s2]\n\t" /* rx to lane 0, ry to lane 2 */                     \
+    "vmov q2[3], q2[1], %[s1], %[s3]\n\t"                                                      \
+    "vldrw.u32 q3, [%[g], #48]\n\t"
+#define DW_TAP8 "vldrb.s32 q0, [%[origin8], q3]\n\t"
+/* Tap 8 outside the image (P0 clear) reads the zero point. */
+#define DW_TAP8_INSIDE                                                                         \
+    "vmsr p0, %[tap8_lanes]\n\t"                                                               \
+    "vpst\n\t"                                                                                 \
+    "vldrbt.s32 q0, [%[origin8], q3]\n\t"                                                      \
+    "vmovlb.s16 q3, %q[zero_points]\n\t"                                                       \
+    "vpsel q0, q0, q3\n\t"
+#define DW_REQUANTIZE(fix_ties)                                                                \
+    "vldrw.u32 q1, [%[g], #32]\n\t"                                                            \
+    "vmul.i32 q0, q0, q1\n\t"                                                                  \
+    "vadd.i32 q2, q2, q0\n\t"                                                                  \
+    "vldrw.u32 q1, [%[g]]\n\t"                                                                 \
+    "vqrdmulh.s32 q2, q2, q1\n\t" fix_ties "vldrw.u32 q1, [%[g], #16]\n\t"                     \
+    "vrshl.s32 q2, q2, q1\n\t"                                                                 \
+    "vadd.i32 q2, q2, %[zero_point]\n\t"                                                       \
+    "vmax.s32 q2, q2, %q[act_min]\n\t"                                                         \
+    "vmin.s32 q2, q2, %q[act_max]\n\t"                                                         \
+    "vctp.32 %[count]\n\t"                                                                     \
+    "vpst\n\t"                                                                                 \
+    "vstrbt.32 q2, [%[out]], #4\n\t"                                                           \
+    "adds %[g], #96\n\t"                                                                       \
+    "subs %[count], #4\n\t"                                                                    \
+    "bgt 1b"
+#define DW_TIES_AWAY                                                                           \
+    "vshr.s32 q1, q2, #31\n\t"                                                                 \
+    "vadd.i32 q2, q2, q1\n\t"
+#define DW_OPERANDS(...)                                                                       \
+    : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [t] "=&r"(t),            \
+      [g] "+l"(groups), [count] "+r"(count), [out] "+l"(out)                                   \
+    : [origin] "r"(origin), [origin8] "r"(origin + (uintptr_t)layer->tap8_offset),             \
+      [offsets] "w"(layer->offsets), [zero_points] "w"(layer->zero_points),                     \
+      [act_min] "w"(layer->act_min), [act_max] "w"(layer->act_max),                             \
+      [zero_point] "r"(layer->output_zero_point) __VA_ARGS__                                   \
+    : "q0", "q1", "q2", "q3", "memory", "cc"
+#define DW_BORDER_OPERANDS DW_OPERANDS(, [lanes] "r"(lanes), [tap8_lanes] "r"(tap8_lanes))
 
-/* Bias plus taps 0-7 of the group's channel `lane`, for the window at `origin` (an address
- * that may lie outside the input: only the lanes in `inside` are read, unless all are). */
-static MM_ALWAYS_INLINE int32_t tap_sum(const layer_t *layer, const int32_t *group, int32_t lane,
-                                        uintptr_t origin, mve_pred16_t inside, int border) {
-    const int8_t *base = (const int8_t *)(origin + (uintptr_t)group[16 + lane]);
-    int16x8_t values;
-    if (!border) {
-        values = vldrbq_gather_offset_s16(base, layer->offsets);
-    } else {
-        values = vldrbq_gather_offset_z_s16(base, layer->offsets, inside);
-        values = vpselq_s16(values, layer->zero_points, inside);
-    }
-    const int8_t *taps = (const int8_t *)(group + TAPS_WORD) + 8 * lane;
-    return vmladavaq_s16(group[lane], values, vldrbq_s16(taps));
-}
-
-/* One group's four outputs for the window at `origin`. */
-static MM_ALWAYS_INLINE int32x4_t group_outputs(const layer_t *layer, mm_native_mve_ties ties,
-                                                const int32_t *group, uintptr_t origin,
-                                                mve_pred16_t inside, int tap8_inside,
-                                                int border) {
-    int32x4_t acc = vector_of(tap_sum(layer, group, 0, origin, inside, border),
-                              tap_sum(layer, group, 1, origin, inside, border),
-                              tap_sum(layer, group, 2, origin, inside, border),
-                              tap_sum(layer, group, 3, origin, inside, border));
-    int32x4_t tap8;
-    if (!border || tap8_inside) {
-        const int8_t *base = (const int8_t *)(origin + (uintptr_t)layer->tap8_offset);
-        tap8 = vldrbq_gather_offset_s32(base, vreinterpretq_u32_s32(vldrwq_s32(group + 16)));
-    } else {
-        tap8 = vmovlbq_s16(layer->zero_points);
-    }
-    acc = vaddq_s32(acc, vmulq_s32(tap8, vldrwq_s32(group + 12)));
-    int32x4_t t = vqrdmulhq_s32(acc, vldrwq_s32(group + 4));
-    if (ties == MM_NATIVE_MVE_TIES_AWAY) {
-        t = vaddq_s32(t, vshrq_n_s32(t, 31));
-    }
-    const int32x4_t y = vaddq_n_s32(vrshlq_s32(t, vldrwq_s32(group + 8)), layer->output_zero_point);
-    return vminq_s32(vmaxq_s32(y, layer->act_min), layer->act_max);
-}
-
-/* Every output channel of one pixel; `border` (some tap outside the image) is a constant in
- * each caller. */
+/* Every output channel of the window at `origin`, an address that may lie outside the input
+ * when `border`: then only the taps whose predicate bits are set in `lanes` (and tap 8 when
+ * `tap8_lanes` is all ones) are read, the others are the zero point. `ties` and `border`
+ * are constants in every caller. */
 static MM_ALWAYS_INLINE void pixel(const layer_t *layer, mm_native_mve_ties ties,
-                                   const int32_t *groups, int32_t out_channels, uintptr_t origin,
-                                   mve_pred16_t inside, int tap8_inside, int border, int8_t *out) {
-    int32_t channel = 0;
-    for (; channel + 4 <= out_channels; channel += 4, groups += GROUP_WORDS) {
-        vstrbq_s32(out + channel,
-                   group_outputs(layer, ties, groups, origin, inside, tap8_inside, border));
-    }
-    if (channel < out_channels) {
-        vstrbq_p_s32(out + channel,
-                     group_outputs(layer, ties, groups, origin, inside, tap8_inside, border),
-                     vctp32q((uint32_t)(out_channels - channel)));
+                                   const int32_t *groups, int32_t count, uintptr_t origin,
+                                   uint32_t lanes, uint32_t tap8_lanes, int border, int8_t *out) {
+    register int32_t s0 __asm__("r8");
+    register int32_t s1 __asm__("r10");
+    register int32_t s2 __asm__("r12");
+    register int32_t s3 __asm__("lr");
+    int32_t t;
+    if (!border && ties == MM_NATIVE_MVE_TIES_CLAMPED) {
+        __asm__ volatile("1:\n\t" DW_BIASES DW_CHANNELS(DW_GATHER) DW_TAP8 DW_REQUANTIZE("")
+                             DW_OPERANDS());
+    } else if (!border) {
+        __asm__ volatile("1:\n\t" DW_BIASES DW_CHANNELS(DW_GATHER) DW_TAP8 DW_REQUANTIZE(
+                             DW_TIES_AWAY) DW_OPERANDS());
+    } else if (ties == MM_NATIVE_MVE_TIES_CLAMPED) {
+        __asm__ volatile("1:\n\t"
+                         "vmsr p0, %[lanes]\n\t" DW_BIASES DW_CHANNELS(DW_GATHER_INSIDE)
+                             DW_TAP8_INSIDE DW_REQUANTIZE("") DW_BORDER_OPERANDS);
+    } else {
+        __asm__ volatile("1:\n\t"
+                         "vmsr p0, %[lanes]\n\t" DW_BIASES DW_CHANNELS(DW_GATHER_INSIDE)
+                             DW_TAP8_INSIDE DW_REQUANTIZE(DW_TIES_AWAY) DW_BORDER_OPERANDS);
     }
 }
 
@@ -96,38 +115,37 @@ static MM_ALWAYS_INLINE void depthwise(const mm_native_mve_output *output,
     for (int32_t tap = 0; tap < 8; ++tap) {
         tap_offsets[tap] = (uint16_t)((tap / 3) * row + (tap % 3) * in_c);
     }
-    const layer_t layer = {vld1q_u16(tap_offsets), 2 * row + 2 * in_c,
-                           vdupq_n_s16((int16_t)w->input_zero_point), vdupq_n_s32(output->act_min),
-                           vdupq_n_s32(output->act_max), output->zero_point};
+    const layer_t layer = {vld1q_u16(tap_offsets), vdupq_n_s16((int16_t)w->input_zero_point),
+                           vdupq_n_s32(output->act_min), vdupq_n_s32(output->act_max),
+                           2 * row + 2 * in_c, output->zero_point};
     /* Output columns whose windows are inside the image horizontally: [first, end). */
     const int32_t first = (w->pad_left + w->stride_w - 1) / w->stride_w;
     const int32_t last_x = w->in_w - 3 + w->pad_left; /* the largest x0 + pad_left inside */
     const int32_t end = last_x < 0 ? 0 : last_x / w->stride_w + 1;
+    const uintptr_t step = (uintptr_t)(w->stride_w * in_c);
     for (int32_t out_y = 0; out_y < w->out_h; ++out_y) {
         const int32_t y0 = out_y * w->stride_h - w->pad_top;
-        mve_pred16_t row_inside = 0xFFFFu;
-        int row_tap8 = 1;
+        uint32_t row_inside = 0xFFFFu, row_tap8 = 0xFFFFu;
         for (int32_t k = 0; k < 3; ++k) {
             if (y0 + k < 0 || y0 + k >= w->in_h) {
-                row_inside &= (mve_pred16_t)~row_lanes[k];
-                row_tap8 &= k != 2;
+                row_inside &= ~(uint32_t)row_lanes[k];
+                row_tap8 = k == 2 ? 0u : row_tap8;
             }
         }
-        const int rows_inside = row_inside == 0xFFFFu;
+        const int rows_inside = row_inside == 0xFFFFu && row_tap8 != 0u;
+        /* Addresses, not pointers: a window's first byte may lie before the input. */
         uintptr_t origin = (uintptr_t)input + (uintptr_t)((y0 * w->in_w - w->pad_left) * in_c);
-        for (int32_t out_x = 0; out_x < w->out_w;
-             ++out_x, out += out_channels, origin += (uintptr_t)(w->stride_w * in_c)) {
+        for (int32_t out_x = 0; out_x < w->out_w; ++out_x, out += out_channels, origin += step) {
             if (rows_inside && out_x >= first && out_x < end) {
-                pixel(&layer, ties, groups, out_channels, origin, 0xFFFFu, 1, 0, out);
+                pixel(&layer, ties, groups, out_channels, origin, 0u, 0u, 0, out);
                 continue;
             }
             const int32_t x0 = out_x * w->stride_w - w->pad_left;
-            mve_pred16_t inside = row_inside;
-            int tap8 = row_tap8;
+            uint32_t inside = row_inside, tap8 = row_tap8;
             for (int32_t k = 0; k < 3; ++k) {
                 if (x0 + k < 0 || x0 + k >= w->in_w) {
-                    inside &= (mve_pred16_t)~column_lanes[k];
-                    tap8 &= k != 2;
+                    inside &= ~(uint32_t)column_lanes[k];
+                    tap8 = k == 2 ? 0u : tap8;
                 }
             }
             pixel(&layer, ties, groups, out_channels, origin, inside, tap8, 1, out);
