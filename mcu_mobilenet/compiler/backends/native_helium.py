@@ -178,6 +178,7 @@ def _depthwise(graph: ir.Graph, op: ir.Operator, layer: Layer) -> Layer | None:
     assert words.shape[1] == DEPTHWISE_GROUP_WORDS
     params = dict(
         window=_window(p, 3, 3),
+        depth_multiplier=p["depth_multiplier"],
         out_channels=out_c,
         zero_point=_zp(y),
         act_min=p["act_min"],
