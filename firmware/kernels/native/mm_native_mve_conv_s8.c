@@ -17,19 +17,32 @@ static void fill_bytes(int8_t *dst, int8_t value, int32_t count) {
 }
 
 /* Packs the int8 values under the window of output pixel (out_y, out_x) into patch, in the
- * filter's [KH][KW][C_IN] order, taps outside the image reading the input zero point. */
+ * filter's [KH][KW][C_IN] order, taps outside the image reading the input zero point. A
+ * window row whose columns are all inside the image is one contiguous copy. */
 static void gather_patch(const mm_native_window *w, const int8_t *input, int32_t out_y,
                          int32_t out_x, int8_t *patch) {
     const int32_t y0 = out_y * w->stride_h - w->pad_top;
     const int32_t x0 = out_x * w->stride_w - w->pad_left;
-    for (int32_t ky = 0; ky < w->kernel_h; ++ky) {
+    const int32_t in_c = w->in_c, row_bytes = w->kernel_w * in_c;
+    const int8_t zero_point = (int8_t)w->input_zero_point;
+    const int columns_inside = w->dilation_w == 1 && x0 >= 0 && x0 + w->kernel_w <= w->in_w;
+    for (int32_t ky = 0; ky < w->kernel_h; ++ky, patch += row_bytes) {
         const int32_t y = y0 + ky * w->dilation_h;
-        for (int32_t kx = 0; kx < w->kernel_w; ++kx, patch += w->in_c) {
-            const int32_t x = x0 + kx * w->dilation_w;
-            if (y >= 0 && y < w->in_h && x >= 0 && x < w->in_w) {
-                copy_bytes(patch, input + (y * w->in_w + x) * w->in_c, w->in_c);
-            } else {
-                fill_bytes(patch, (int8_t)w->input_zero_point, w->in_c);
+        if (y < 0 || y >= w->in_h) {
+            fill_bytes(patch, zero_point, row_bytes);
+            continue;
+        }
+        const int8_t *row = input + y * w->in_w * in_c;
+        if (columns_inside) {
+            copy_bytes(patch, row + x0 * in_c, row_bytes);
+        } else {
+            for (int32_t kx = 0; kx < w->kernel_w; ++kx) {
+                const int32_t x = x0 + kx * w->dilation_w;
+                if (x >= 0 && x < w->in_w) {
+                    copy_bytes(patch + kx * in_c, row + x * in_c, in_c);
+                } else {
+                    fill_bytes(patch + kx * in_c, zero_point, in_c);
+                }
             }
         }
     }
