@@ -53,7 +53,7 @@ def zoo(tmp_path_factory) -> Path:
 
 
 def test_the_requantization_is_tflms_on_the_m55(qemu, tmp_path):
-    """mm_native_mve_requantize against mm_fixed_point.h over a million lanes, every
+    """The Helium kernels' requantization against mm_fixed_point.h over a million lanes, every
     negative tie among them (tests/native_mve/requantize_check.c)."""
     board = load_board(M55)
     elf = tmp_path / "requantize_check.elf"

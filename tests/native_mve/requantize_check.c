@@ -1,6 +1,7 @@
-/* Checks mm_native_mve_requantize (mm_native_mve.h) against TFLM's requantization
- * (mm_fixed_point.h) on a Cortex-M55, lane by lane, and exits through semihosting with
- * status 0 when every case matches. Built and run in QEMU by tests/test_native_helium.py.
+/* Checks MM_NATIVE_MVE_REQUANTIZE, the requantization the Helium kernels assemble
+ * (mm_native_mve.h), against TFLM's (mm_fixed_point.h) on a Cortex-M55, lane by lane, and
+ * exits through semihosting with status 0 when every case matches. Built and run in QEMU by
+ * tests/test_native_helium.py.
  *
  * Cases: every accumulator in [-3000, 3000] with multiplier 2^30 and shifts 1-5, which
  * hits every rounding tie of negative and positive values, and seeded random accumulators,
@@ -57,6 +58,29 @@ static uint32_t next_random(check_t *check) {
     return check->state;
 }
 
+/* The kernels' sequence on one vector. */
+static int32x4_t requantize(int32x4_t acc, int32x4_t multiplier, int32x4_t neg_shift,
+                            const mm_native_mve_output *output) {
+    const int32x4_t act_min = vdupq_n_s32(output->act_min);
+    const int32x4_t act_max = vdupq_n_s32(output->act_max);
+    int32x4_t temp;
+    if (output->ties == MM_NATIVE_MVE_TIES_AWAY) {
+        __asm__(MM_NATIVE_MVE_REQUANTIZE("%q[acc]", "%q[multiplier]", "%q[neg_shift]",
+                                         MM_NATIVE_MVE_FIX_TIES("%q[acc]", "%q[temp]"))
+                : [acc] "+w"(acc), [temp] "=&w"(temp)
+                : [multiplier] "w"(multiplier), [neg_shift] "w"(neg_shift),
+                  [zero_point] "r"(output->zero_point), [act_min] "w"(act_min),
+                  [act_max] "w"(act_max));
+    } else {
+        __asm__(MM_NATIVE_MVE_REQUANTIZE("%q[acc]", "%q[multiplier]", "%q[neg_shift]", "")
+                : [acc] "+w"(acc)
+                : [multiplier] "w"(multiplier), [neg_shift] "w"(neg_shift),
+                  [zero_point] "r"(output->zero_point), [act_min] "w"(act_min),
+                  [act_max] "w"(act_max));
+    }
+    return acc;
+}
+
 /* TFLM: MultiplyByQuantizedMultiplier, then the zero point (wrapping int32 add) and clamp. */
 static int32_t reference(int32_t acc, int32_t multiplier, int32_t shift, const mm_native_mve_output *o) {
     const int32_t scaled = mm_requantize(acc, multiplier, -shift);
@@ -68,13 +92,7 @@ static void check_lanes(check_t *check, const int32_t acc[4], int32_t multiplier
     const int32x4_t accs = vld1q_s32(acc);
     const int32x4_t multipliers = vdupq_n_s32(multiplier), neg_shifts = vdupq_n_s32(-shift);
     int32_t got[4];
-    if (output->ties == MM_NATIVE_MVE_TIES_AWAY) {
-        vst1q_s32(got, mm_native_mve_requantize(accs, multipliers, neg_shifts, output,
-                                                MM_NATIVE_MVE_TIES_AWAY));
-    } else {
-        vst1q_s32(got, mm_native_mve_requantize(accs, multipliers, neg_shifts, output,
-                                                MM_NATIVE_MVE_TIES_CLAMPED));
-    }
+    vst1q_s32(got, requantize(accs, multipliers, neg_shifts, output));
     for (int lane = 0; lane < 4; ++lane) {
         const int32_t t = mm_doubling_high_mul(acc[lane], multiplier);
         const int32_t half = shift > 0 ? (int32_t)1 << (shift - 1) : 0;

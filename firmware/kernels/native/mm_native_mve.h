@@ -12,7 +12,7 @@
  * Requantization. TFLM computes, per output channel with multiplier m and shift -e:
  *     t = SaturatingRoundingDoublingHighMul(acc, m)
  *     y = clamp(RoundingDivideByPOT(t, e) + zero_point, act_min, act_max)
- * and four lanes at a time we compute
+ * and four lanes at a time we compute (MM_NATIVE_MVE_REQUANTIZE below)
  *     t = VQRDMULH(acc, m)                            (1)
  *     t = t + (t >> 31)       only in MM_NATIVE_MVE_TIES_AWAY mode   (2)
  *     y = min(max(VRSHL(t, -e) + zero_point, act_min), act_max)      (3)
@@ -55,18 +55,22 @@ typedef struct {
     mm_native_mve_ties ties;
 } mm_native_mve_output;
 
-/* Four accumulators requantized as above; `ties` is a constant wherever this is inlined. */
-static MM_ALWAYS_INLINE int32x4_t mm_native_mve_requantize(int32x4_t acc, int32x4_t multiplier,
-                                                           int32x4_t neg_shift,
-                                                           const mm_native_mve_output *output,
-                                                           mm_native_mve_ties ties) {
-    int32x4_t t = vqrdmulhq_s32(acc, multiplier);
-    if (ties == MM_NATIVE_MVE_TIES_AWAY) {
-        t = vaddq_s32(t, vshrq_n_s32(t, 31));
-    }
-    const int32x4_t y = vaddq_n_s32(vrshlq_s32(t, neg_shift), output->zero_point);
-    return vminq_s32(vmaxq_s32(y, vdupq_n_s32(output->act_min)), vdupq_n_s32(output->act_max));
-}
+/* The requantization above, as assembly text for the kernels' inline assembly (so that the
+ * output constants stay in registers across a layer): four accumulators in q register `acc`
+ * requantized in place, with the multipliers and the negated shifts in q registers
+ * `multiplier` and `neg_shift`. The asm statement provides the operands %[zero_point] (a
+ * general register) and %q[act_min], %q[act_max] (vectors). `fix_ties` is "" in the
+ * MM_NATIVE_MVE_TIES_CLAMPED mode, else MM_NATIVE_MVE_FIX_TIES(acc, temp), step (2) with q
+ * register `temp` as scratch. */
+#define MM_NATIVE_MVE_FIX_TIES(acc, temp)                                                      \
+    "vshr.s32 " temp ", " acc ", #31\n\t"                                                       \
+    "vadd.i32 " acc ", " acc ", " temp "\n\t"
+#define MM_NATIVE_MVE_REQUANTIZE(acc, multiplier, neg_shift, fix_ties)                         \
+    "vqrdmulh.s32 " acc ", " acc ", " multiplier "\n\t" fix_ties                                \
+    "vrshl.s32 " acc ", " acc ", " neg_shift "\n\t"                                             \
+    "vadd.i32 " acc ", " acc ", %[zero_point]\n\t"                                              \
+    "vmax.s32 " acc ", " acc ", %q[act_min]\n\t"                                                \
+    "vmin.s32 " acc ", " acc ", %q[act_max]\n\t"
 
 /* ---- Matrix products: 1x1 convolution, fully connected, and convolution through patches ----
  *

@@ -53,20 +53,14 @@ typedef struct {
     "vmul.i32 q0, q0, q1\n\t"                                                                  \
     "vadd.i32 q2, q2, q0\n\t"                                                                  \
     "vldrw.u32 q1, [%[g]]\n\t"                                                                 \
-    "vqrdmulh.s32 q2, q2, q1\n\t" fix_ties "vldrw.u32 q1, [%[g], #16]\n\t"                     \
-    "vrshl.s32 q2, q2, q1\n\t"                                                                 \
-    "vadd.i32 q2, q2, %[zero_point]\n\t"                                                       \
-    "vmax.s32 q2, q2, %q[act_min]\n\t"                                                         \
-    "vmin.s32 q2, q2, %q[act_max]\n\t"                                                         \
+    "vldrw.u32 q3, [%[g], #16]\n\t" MM_NATIVE_MVE_REQUANTIZE("q2", "q1", "q3", fix_ties)        \
     "vctp.32 %[count]\n\t"                                                                     \
     "vpst\n\t"                                                                                 \
     "vstrbt.32 q2, [%[out]], #4\n\t"                                                           \
     "adds %[g], #96\n\t"                                                                       \
     "subs %[count], #4\n\t"                                                                    \
     "bgt 1b"
-#define DW_TIES_AWAY                                                                           \
-    "vshr.s32 q1, q2, #31\n\t"                                                                 \
-    "vadd.i32 q2, q2, q1\n\t"
+#define DW_TIES_AWAY MM_NATIVE_MVE_FIX_TIES("q2", "q0")
 #define DW_OPERANDS(...)                                                                       \
     : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [t] "=&r"(t),            \
       [g] "+l"(groups), [count] "+r"(count), [out] "+l"(out)                                   \

@@ -69,22 +69,11 @@ static inline group_sums_t dot_2x4(const int8_t *a, const int8_t *b, const int8_
 }
 
 /* The requantization of mm_native_mve.h (multipliers at channels + 4, negated shifts at
- * channels + 8) of both rows' sums, stored under a VCTP predicate for the last group. In
- * assembly so that the output constants stay in registers across the groups (the compiler
- * reloads them after every dot_2x4). */
-#define MM_REQUANTIZE_PAIR(fix_ties)                                                           \
-    "vldrw.u32 q0, [%[channels], #16]\n\t"                                                     \
-    "vqrdmulh.s32 %q[a], %q[a], q0\n\t"                                                        \
-    "vqrdmulh.s32 %q[b], %q[b], q0\n\t" fix_ties "vldrw.u32 q0, [%[channels], #32]\n\t"       \
-    "vrshl.s32 %q[a], %q[a], q0\n\t"                                                           \
-    "vrshl.s32 %q[b], %q[b], q0\n\t"                                                           \
-    "vadd.i32 %q[a], %q[a], %[zero_point]\n\t"                                                 \
-    "vadd.i32 %q[b], %q[b], %[zero_point]\n\t"                                                 \
-    "vmax.s32 %q[a], %q[a], %q[act_min]\n\t"                                                   \
-    "vmax.s32 %q[b], %q[b], %q[act_min]\n\t"                                                   \
-    "vmin.s32 %q[a], %q[a], %q[act_max]\n\t"                                                   \
-    "vmin.s32 %q[b], %q[b], %q[act_max]\n\t"                                                   \
-    "vctp.32 %[count]\n\t"                                                                     \
+ * channels + 8) of both rows' sums, stored under a VCTP predicate for the last group. */
+#define MM_REQUANTIZE_PAIR(fix_a, fix_b)                                                       \
+    "vldrw.u32 q1, [%[channels], #16]\n\t"                                                     \
+    "vldrw.u32 q2, [%[channels], #32]\n\t" MM_NATIVE_MVE_REQUANTIZE("%q[a]", "q1", "q2", fix_a) \
+        MM_NATIVE_MVE_REQUANTIZE("%q[b]", "q1", "q2", fix_b) "vctp.32 %[count]\n\t"            \
     "vpstt\n\t"                                                                                \
     "vstrbt.32 %q[b], [%[out_b]]\n\t"                                                          \
     "vstrbt.32 %q[a], [%[out_a]]"                                                               \
@@ -92,12 +81,7 @@ static inline group_sums_t dot_2x4(const int8_t *a, const int8_t *b, const int8_
     : [channels] "r"(channels), [zero_point] "r"(zero_point), [act_min] "w"(act_min),          \
       [act_max] "w"(act_max), [count] "r"(out_channels - channel), [out_a] "l"(out_a + channel), \
       [out_b] "l"(out_b + channel)                                                             \
-    : "q0", "memory"
-#define MM_TIES_AWAY                                                                           \
-    "vshr.s32 q0, %q[a], #31\n\t"                                                              \
-    "vadd.i32 %q[a], %q[a], q0\n\t"                                                            \
-    "vshr.s32 q0, %q[b], #31\n\t"                                                              \
-    "vadd.i32 %q[b], %q[b], q0\n\t"
+    : "q1", "q2", "q3", "memory"
 
 /* out_b null: row a twice, both stored to out_a (b first, so a's equal values land last). */
 static MM_ALWAYS_INLINE void gemm_pair(const mm_native_mve_gemm_params *params,
@@ -115,14 +99,14 @@ static MM_ALWAYS_INLINE void gemm_pair(const mm_native_mve_gemm_params *params,
     for (int32_t channel = 0; channel < out_channels; channel += 4, channels += 12) {
         group_sums_t sums = dot_2x4(row_a, row_b, &filter, depth, channels);
         if (ties == MM_NATIVE_MVE_TIES_CLAMPED) {
-            __asm__ volatile(MM_REQUANTIZE_PAIR(""));
+            __asm__ volatile(MM_REQUANTIZE_PAIR("", ""));
         } else {
-            __asm__ volatile(MM_REQUANTIZE_PAIR(MM_TIES_AWAY));
+            __asm__ volatile(MM_REQUANTIZE_PAIR(MM_NATIVE_MVE_FIX_TIES("%q[a]", "q3"),
+                                                MM_NATIVE_MVE_FIX_TIES("%q[b]", "q3")));
         }
     }
 }
 #undef MM_REQUANTIZE_PAIR
-#undef MM_TIES_AWAY
 
 void mm_native_mve_gemm_pair_s8(const mm_native_mve_gemm_params *params, const int32_t *channels,
                                 const int8_t *row_a, const int8_t *row_b, const int8_t *filter,
