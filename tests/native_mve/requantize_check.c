@@ -66,13 +66,15 @@ static int32x4_t requantize(int32x4_t acc, int32x4_t multiplier, int32x4_t neg_s
     int32x4_t temp;
     if (output->ties == MM_NATIVE_MVE_TIES_AWAY) {
         __asm__(MM_NATIVE_MVE_REQUANTIZE("%q[acc]", "%q[multiplier]", "%q[neg_shift]",
+                                         "%[zero_point]",
                                          MM_NATIVE_MVE_FIX_TIES("%q[acc]", "%q[temp]"))
                 : [acc] "+w"(acc), [temp] "=&w"(temp)
                 : [multiplier] "w"(multiplier), [neg_shift] "w"(neg_shift),
                   [zero_point] "r"(output->zero_point), [act_min] "w"(act_min),
                   [act_max] "w"(act_max));
     } else {
-        __asm__(MM_NATIVE_MVE_REQUANTIZE("%q[acc]", "%q[multiplier]", "%q[neg_shift]", "")
+        __asm__(MM_NATIVE_MVE_REQUANTIZE("%q[acc]", "%q[multiplier]", "%q[neg_shift]",
+                                         "%[zero_point]", "")
                 : [acc] "+w"(acc)
                 : [multiplier] "w"(multiplier), [neg_shift] "w"(neg_shift),
                   [zero_point] "r"(output->zero_point), [act_min] "w"(act_min),

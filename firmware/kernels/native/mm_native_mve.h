@@ -58,17 +58,18 @@ typedef struct {
 /* The requantization above, as assembly text for the kernels' inline assembly (so that the
  * output constants stay in registers across a layer): four accumulators in q register `acc`
  * requantized in place, with the multipliers and the negated shifts in q registers
- * `multiplier` and `neg_shift`. The asm statement provides the operands %[zero_point] (a
- * general register) and %q[act_min], %q[act_max] (vectors). `fix_ties` is "" in the
+ * `multiplier` and `neg_shift`, and the output zero point in `zero_point` (a general register
+ * or a q register holding it in every lane); the asm statement provides the operands
+ * %q[act_min] and %q[act_max] (vectors). `fix_ties` is "" in the
  * MM_NATIVE_MVE_TIES_CLAMPED mode, else MM_NATIVE_MVE_FIX_TIES(acc, temp), step (2) with q
  * register `temp` as scratch. */
 #define MM_NATIVE_MVE_FIX_TIES(acc, temp)                                                      \
     "vshr.s32 " temp ", " acc ", #31\n\t"                                                       \
     "vadd.i32 " acc ", " acc ", " temp "\n\t"
-#define MM_NATIVE_MVE_REQUANTIZE(acc, multiplier, neg_shift, fix_ties)                         \
+#define MM_NATIVE_MVE_REQUANTIZE(acc, multiplier, neg_shift, zero_point, fix_ties)             \
     "vqrdmulh.s32 " acc ", " acc ", " multiplier "\n\t" fix_ties                                \
     "vrshl.s32 " acc ", " acc ", " neg_shift "\n\t"                                             \
-    "vadd.i32 " acc ", " acc ", %[zero_point]\n\t"                                              \
+    "vadd.i32 " acc ", " acc ", " zero_point "\n\t"                                             \
     "vmax.s32 " acc ", " acc ", %q[act_min]\n\t"                                                \
     "vmin.s32 " acc ", " acc ", %q[act_max]\n\t"
 
@@ -116,14 +117,15 @@ void mm_native_mve_conv_s8(const mm_native_mve_gemm_params *params, const int32_
  * window (row-major) are gathered as int16 lanes (VLDRB gather) and summed against its
  * filter taps with one VMLADAVA; tap 8 of the four channels is one more gather and multiply.
  * Per group, `groups` holds MM_NATIVE_MVE_DEPTHWISE_GROUP_WORDS words: the four biases,
- * multipliers, negated shifts, tap-8 filter values and input channels (output channel
- * c reads input channel c / depth_multiplier), then each channel's eight taps 0-7 as int8
+ * multipliers, negated shifts, tap-8 filter values, input channels (output channel c reads
+ * input channel c / depth_multiplier) and input channels plus tap 8's offset in the window
+ * (2 in_w in_c + 2 in_c, the gather offsets of tap 8), then each channel's taps 0-7 as int8
  * (the last group padded with channels that read the last input channel through zero
  * filters and are not stored). Taps outside the image read the input zero point. Output
  * pixels are written in raster order, each after reading nothing above the first input row
  * its window needs (the planner's in-place overlap, see compiler/planner.py).
  */
-#define MM_NATIVE_MVE_DEPTHWISE_GROUP_WORDS 28
+#define MM_NATIVE_MVE_DEPTHWISE_GROUP_WORDS 32
 
 void mm_native_mve_depthwise_3x3_s8(const mm_native_mve_output *output, const int32_t *groups,
                                     const mm_native_window *window, int32_t out_channels,

@@ -12,15 +12,17 @@ static const uint16_t column_lanes[3] = {0x30C3u, 0xC30Cu, 0x0C30u};
 typedef struct {
     uint16x8_t offsets;    /* of taps 0-7 from the window's first byte */
     int16x8_t zero_points; /* the input zero point, for taps outside the image */
+    int32x4_t output_zero_points;
     int32x4_t act_min, act_max;
-    int32_t tap8_offset;
     int32_t output_zero_point;
+    int32_t step; /* bytes from one window to the next along a row */
 } layer_t;
 
 /* The assembly of one group of four output channels, in pieces. The group pointer g has
  * passed the biases (LDM into the four even registers VMLADAVA accumulates in); from there
  * the multipliers are at +0, the negated shifts at +16, tap 8's filter at +32, the input
- * channels at +48 and each channel's taps 0-7 at +64, +72, +80, +88. */
+ * channels at +48, tap 8's gather offsets at +64 and each channel's taps 0-7 at +80, +88,
+ * +96, +104. */
 #define DW_BIASES "ldm %[g]!, {%[s0], %[s1], %[s2], %[s3]}\n\t"
 #define DW_GATHER "vldrb.s16 q0, [%[t], %q[offsets]]\n\t"
 /* Lanes outside the image (P0 clear) are not read and become the zero point. */
@@ -33,70 +35,105 @@ typedef struct {
     "add %[t], %[origin]\n\t" gather "vldrb.s16 q1, [%[g], #" taps "]\n\t"                     \
     "vmladava.s16 %[" sum "], q0, q1\n\t"
 #define DW_CHANNELS(gather)                                                                    \
-    DW_CHANNEL(gather, "s0", "48", "64")                                                       \
-    DW_CHANNEL(gather, "s1", "52", "72")                                                       \
-    DW_CHANNEL(gather, "s2", "56", "80")                                                       \
-    DW_CHANNEL(gather, "s3", "60", "88")                                                       \
+    DW_CHANNEL(gather, "s0", "48", "80")                                                       \
+    DW_CHANNEL(gather, "s1", "52", "88")                                                       \
+    DW_CHANNEL(gather, "s2", "56", "96")                                                       \
+    DW_CHANNEL(gather, "s3", "60", "104")                                                      \
     "vmov q2[2], q2[0], %[s0], %[s2]\n\t" /* rx to lane 0, ry to lane 2 */                     \
     "vmov q2[3], q2[1], %[s1], %[s3]\n\t"                                                      \
-    "vldrw.u32 q3, [%[g], #48]\n\t"
-#define DW_TAP8 "vldrb.s32 q0, [%[origin8], q3]\n\t"
+    "vldrw.u32 q3, [%[g], #64]\n\t"
+#define DW_TAP8 "vldrb.s32 q0, [%[origin], q3]\n\t"
 /* Tap 8 outside the image (P0 clear) reads the zero point. */
 #define DW_TAP8_INSIDE                                                                         \
     "vmsr p0, %[tap8_lanes]\n\t"                                                               \
     "vpst\n\t"                                                                                 \
-    "vldrbt.s32 q0, [%[origin8], q3]\n\t"                                                      \
+    "vldrbt.s32 q0, [%[origin], q3]\n\t"                                                       \
     "vmovlb.s16 q3, %q[zero_points]\n\t"                                                       \
     "vpsel q0, q0, q3\n\t"
-#define DW_REQUANTIZE(fix_ties)                                                                \
+/* Tap 8's products added, requantized, stored (the last group's under a VCTP predicate). */
+#define DW_REQUANTIZE(zero_point, fix_ties)                                                    \
     "vldrw.u32 q1, [%[g], #32]\n\t"                                                            \
     "vmul.i32 q0, q0, q1\n\t"                                                                  \
     "vadd.i32 q2, q2, q0\n\t"                                                                  \
     "vldrw.u32 q1, [%[g]]\n\t"                                                                 \
-    "vldrw.u32 q3, [%[g], #16]\n\t" MM_NATIVE_MVE_REQUANTIZE("q2", "q1", "q3", fix_ties)        \
+    "vldrw.u32 q3, [%[g], #16]\n\t"                                                            \
+    MM_NATIVE_MVE_REQUANTIZE("q2", "q1", "q3", zero_point, fix_ties)                           \
     "vctp.32 %[count]\n\t"                                                                     \
     "vpst\n\t"                                                                                 \
     "vstrbt.32 q2, [%[out]], #4\n\t"                                                           \
-    "adds %[g], #96\n\t"                                                                       \
+    "adds %[g], #112\n\t"                                                                      \
     "subs %[count], #4\n\t"                                                                    \
-    "bgt 1b"
+    "bgt 1b\n\t"
 #define DW_TIES_AWAY MM_NATIVE_MVE_FIX_TIES("q2", "q0")
-#define DW_OPERANDS(...)                                                                       \
+/* Windows inside the image, `pixels` of them along a row: the groups of each in turn. The
+ * last group of a pixel leaves `out` 4 - (out_channels mod 4) bytes too far, or 0, which is
+ * minus `count` then. */
+#define DW_RUN(fix_ties)                                                                       \
+    "2:\n\t"                                                                                   \
+    "mov %[g], %[groups]\n\t"                                                                  \
+    "mov %[count], %[channels]\n"                                                              \
+    "1:\n\t" DW_BIASES DW_CHANNELS(DW_GATHER) DW_TAP8                                          \
+        DW_REQUANTIZE("%q[output_zero_points]", fix_ties)                                      \
+    "add %[out], %[count]\n\t"                                                                 \
+    "add %[origin], %[step]\n\t"                                                               \
+    "subs %[pixels], #1\n\t"                                                                   \
+    "bgt 2b"                                                                                   \
+    : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [t] "=&r"(t),            \
+      [g] "=&l"(g), [count] "=&r"(count), [out] "+l"(out), [origin] "+r"(origin),              \
+      [pixels] "+r"(pixels)                                                                    \
+    : [groups] "r"(groups), [channels] "r"(out_channels), [step] "r"(layer->step),             \
+      [offsets] "w"(layer->offsets), [output_zero_points] "w"(layer->output_zero_points),      \
+      [act_min] "w"(layer->act_min), [act_max] "w"(layer->act_max)                              \
+    : "q0", "q1", "q2", "q3", "memory", "cc"
+/* One window with some taps outside the image: only the taps whose predicate bits are set in
+ * `lanes` (and tap 8 when `tap8_lanes` is all ones) are read, the others are the zero point;
+ * `origin` may then lie outside the input. */
+#define DW_BORDER(fix_ties)                                                                    \
+    "1:\n\t"                                                                                   \
+    "vmsr p0, %[lanes]\n\t" DW_BIASES DW_CHANNELS(DW_GATHER_INSIDE) DW_TAP8_INSIDE              \
+        DW_REQUANTIZE("%[zero_point]", fix_ties)                                               \
     : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [t] "=&r"(t),            \
       [g] "+l"(groups), [count] "+r"(count), [out] "+l"(out)                                   \
-    : [origin] "r"(origin), [origin8] "r"(origin + (uintptr_t)layer->tap8_offset),             \
-      [offsets] "w"(layer->offsets), [zero_points] "w"(layer->zero_points),                     \
-      [act_min] "w"(layer->act_min), [act_max] "w"(layer->act_max),                             \
-      [zero_point] "r"(layer->output_zero_point) __VA_ARGS__                                   \
+    : [origin] "r"(origin), [offsets] "w"(layer->offsets),                                     \
+      [zero_points] "w"(layer->zero_points), [act_min] "w"(layer->act_min),                    \
+      [act_max] "w"(layer->act_max), [zero_point] "r"(layer->output_zero_point),               \
+      [lanes] "r"(lanes), [tap8_lanes] "r"(tap8_lanes)                                         \
     : "q0", "q1", "q2", "q3", "memory", "cc"
-#define DW_BORDER_OPERANDS DW_OPERANDS(, [lanes] "r"(lanes), [tap8_lanes] "r"(tap8_lanes))
 
-/* Every output channel of the window at `origin`, an address that may lie outside the input
- * when `border`: then only the taps whose predicate bits are set in `lanes` (and tap 8 when
- * `tap8_lanes` is all ones) are read, the others are the zero point. `ties` and `border`
- * are constants in every caller. */
-static MM_ALWAYS_INLINE void pixel(const layer_t *layer, mm_native_mve_ties ties,
-                                   const int32_t *groups, int32_t count, uintptr_t origin,
-                                   uint32_t lanes, uint32_t tap8_lanes, int border, int8_t *out) {
-    register int32_t s0 __asm__("r8");
-    register int32_t s1 __asm__("r10");
-    register int32_t s2 __asm__("r12");
-    register int32_t s3 __asm__("lr");
-    int32_t t;
-    if (!border && ties == MM_NATIVE_MVE_TIES_CLAMPED) {
-        __asm__ volatile("1:\n\t" DW_BIASES DW_CHANNELS(DW_GATHER) DW_TAP8 DW_REQUANTIZE("")
-                             DW_OPERANDS());
-    } else if (!border) {
-        __asm__ volatile("1:\n\t" DW_BIASES DW_CHANNELS(DW_GATHER) DW_TAP8 DW_REQUANTIZE(
-                             DW_TIES_AWAY) DW_OPERANDS());
-    } else if (ties == MM_NATIVE_MVE_TIES_CLAMPED) {
-        __asm__ volatile("1:\n\t"
-                         "vmsr p0, %[lanes]\n\t" DW_BIASES DW_CHANNELS(DW_GATHER_INSIDE)
-                             DW_TAP8_INSIDE DW_REQUANTIZE("") DW_BORDER_OPERANDS);
+/* The sums accumulate in r8, r10, r12 and lr: even registers, as VMLADAVA needs, that leave
+ * the low registers to the narrowing loads and stores. */
+#define DW_SUMS                                                                                \
+    register int32_t s0 __asm__("r8");                                                         \
+    register int32_t s1 __asm__("r10");                                                        \
+    register int32_t s2 __asm__("r12");                                                        \
+    register int32_t s3 __asm__("lr");                                                         \
+    int32_t t
+
+/* `pixels` (>= 1) consecutive windows of a row, all inside the image; returns the next
+ * output. `ties` is a constant in every caller. */
+static MM_ALWAYS_INLINE int8_t *run_inside(const layer_t *layer, mm_native_mve_ties ties,
+                                           const int32_t *groups, int32_t out_channels,
+                                           uintptr_t origin, int32_t pixels, int8_t *out) {
+    DW_SUMS;
+    const int32_t *g;
+    int32_t count;
+    if (ties == MM_NATIVE_MVE_TIES_CLAMPED) {
+        __asm__ volatile(DW_RUN(""));
     } else {
-        __asm__ volatile("1:\n\t"
-                         "vmsr p0, %[lanes]\n\t" DW_BIASES DW_CHANNELS(DW_GATHER_INSIDE)
-                             DW_TAP8_INSIDE DW_REQUANTIZE(DW_TIES_AWAY) DW_BORDER_OPERANDS);
+        __asm__ volatile(DW_RUN(DW_TIES_AWAY));
+    }
+    return out;
+}
+
+/* One window that reaches outside the image. */
+static MM_ALWAYS_INLINE void border_pixel(const layer_t *layer, mm_native_mve_ties ties,
+                                          const int32_t *groups, int32_t count, uintptr_t origin,
+                                          uint32_t lanes, uint32_t tap8_lanes, int8_t *out) {
+    DW_SUMS;
+    if (ties == MM_NATIVE_MVE_TIES_CLAMPED) {
+        __asm__ volatile(DW_BORDER(""));
+    } else {
+        __asm__ volatile(DW_BORDER(DW_TIES_AWAY));
     }
 }
 
@@ -109,14 +146,16 @@ static MM_ALWAYS_INLINE void depthwise(const mm_native_mve_output *output,
     for (int32_t tap = 0; tap < 8; ++tap) {
         tap_offsets[tap] = (uint16_t)((tap / 3) * row + (tap % 3) * in_c);
     }
-    const layer_t layer = {vld1q_u16(tap_offsets), vdupq_n_s16((int16_t)w->input_zero_point),
-                           vdupq_n_s32(output->act_min), vdupq_n_s32(output->act_max),
-                           2 * row + 2 * in_c, output->zero_point};
+    const layer_t layer = {
+        vld1q_u16(tap_offsets),         vdupq_n_s16((int16_t)w->input_zero_point),
+        vdupq_n_s32(output->zero_point), vdupq_n_s32(output->act_min),
+        vdupq_n_s32(output->act_max),   output->zero_point,
+        w->stride_w * in_c,
+    };
     /* Output columns whose windows are inside the image horizontally: [first, end). */
     const int32_t first = (w->pad_left + w->stride_w - 1) / w->stride_w;
     const int32_t last_x = w->in_w - 3 + w->pad_left; /* the largest x0 + pad_left inside */
     const int32_t end = last_x < 0 ? 0 : last_x / w->stride_w + 1;
-    const uintptr_t step = (uintptr_t)(w->stride_w * in_c);
     for (int32_t out_y = 0; out_y < w->out_h; ++out_y) {
         const int32_t y0 = out_y * w->stride_h - w->pad_top;
         uint32_t row_inside = 0xFFFFu, row_tap8 = 0xFFFFu;
@@ -129,9 +168,11 @@ static MM_ALWAYS_INLINE void depthwise(const mm_native_mve_output *output,
         const int rows_inside = row_inside == 0xFFFFu && row_tap8 != 0u;
         /* Addresses, not pointers: a window's first byte may lie before the input. */
         uintptr_t origin = (uintptr_t)input + (uintptr_t)((y0 * w->in_w - w->pad_left) * in_c);
-        for (int32_t out_x = 0; out_x < w->out_w; ++out_x, out += out_channels, origin += step) {
+        for (int32_t out_x = 0; out_x < w->out_w;) {
             if (rows_inside && out_x >= first && out_x < end) {
-                pixel(&layer, ties, groups, out_channels, origin, 0u, 0u, 0, out);
+                out = run_inside(&layer, ties, groups, out_channels, origin, end - out_x, out);
+                origin += (uintptr_t)((end - out_x) * layer.step);
+                out_x = end;
                 continue;
             }
             const int32_t x0 = out_x * w->stride_w - w->pad_left;
@@ -142,7 +183,10 @@ static MM_ALWAYS_INLINE void depthwise(const mm_native_mve_output *output,
                     tap8 = k == 2 ? 0u : tap8;
                 }
             }
-            pixel(&layer, ties, groups, out_channels, origin, inside, tap8, 1, out);
+            border_pixel(&layer, ties, groups, out_channels, origin, inside, tap8, out);
+            ++out_x;
+            out += out_channels;
+            origin += (uintptr_t)layer.step;
         }
     }
 }

@@ -72,8 +72,10 @@ static inline group_sums_t dot_2x4(const int8_t *a, const int8_t *b, const int8_
  * channels + 8) of both rows' sums, stored under a VCTP predicate for the last group. */
 #define MM_REQUANTIZE_PAIR(fix_a, fix_b)                                                       \
     "vldrw.u32 q1, [%[channels], #16]\n\t"                                                     \
-    "vldrw.u32 q2, [%[channels], #32]\n\t" MM_NATIVE_MVE_REQUANTIZE("%q[a]", "q1", "q2", fix_a) \
-        MM_NATIVE_MVE_REQUANTIZE("%q[b]", "q1", "q2", fix_b) "vctp.32 %[count]\n\t"            \
+    "vldrw.u32 q2, [%[channels], #32]\n\t"                                                     \
+    MM_NATIVE_MVE_REQUANTIZE("%q[a]", "q1", "q2", "%[zero_point]", fix_a)                      \
+    MM_NATIVE_MVE_REQUANTIZE("%q[b]", "q1", "q2", "%[zero_point]", fix_b)                      \
+    "vctp.32 %[count]\n\t"                                                                     \
     "vpstt\n\t"                                                                                \
     "vstrbt.32 %q[b], [%[out_b]]\n\t"                                                          \
     "vstrbt.32 %q[a], [%[out_a]]"                                                               \

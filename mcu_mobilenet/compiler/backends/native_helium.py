@@ -8,7 +8,7 @@ per layer, the compiler prepares what the Helium inner loops load:
 - matrix filters (1x1, general convolutions, fully connected) in groups of four output
   channels and chunks of 16 bytes, zero-padded, in the order the 2x4 VMLADAVA loop reads them;
 - depthwise 3x3 filters as eight int8 taps per channel (VLDRB.S16) beside the group's tap-8
-  values and input channels.
+  values, input channels and tap 8's gather offsets.
 
 A layer runs on a Helium kernel only when that requantization is exact for it (right shifts
 of 1 to 31 bits, or 0 to 31 where the activation clamps every negative result, and
@@ -29,7 +29,7 @@ from mcu_mobilenet.compiler.lowering import ConstArray, Layer, _window_stream
 TIES_CLAMPED, TIES_AWAY = "MM_NATIVE_MVE_TIES_CLAMPED", "MM_NATIVE_MVE_TIES_AWAY"
 LANES = 4  # int32 lanes of a vector: output channels per group
 CHUNK = 16  # int8 lanes: bytes of a row per VMLADAVA
-DEPTHWISE_GROUP_WORDS = 28  # MM_NATIVE_MVE_DEPTHWISE_GROUP_WORDS in mm_native_mve.h
+DEPTHWISE_GROUP_WORDS = 32  # MM_NATIVE_MVE_DEPTHWISE_GROUP_WORDS in mm_native_mve.h
 MAX_GATHER_OFFSET = 0xFFFF  # the depthwise gather's offsets are uint16 lanes
 MAX_SHIFT = 31
 
@@ -170,8 +170,10 @@ def _depthwise(graph: ir.Graph, op: ir.Operator, layer: Layer) -> Layer | None:
     # Padding channels read the last input channel (through zero filters): never outside.
     padded_inputs = np.full(groups * LANES, in_channels[-1])
     padded_inputs[:out_c] = in_channels
+    tap8_offset = 2 * in_w * in_c + 2 * in_c  # of tap 8 (row 2, column 2) in the window
     head = _channel_vectors(*vectors, taps[:, 8])
-    head = np.concatenate([head, padded_inputs.reshape(groups, 1, LANES)], axis=1)
+    inputs = np.stack([padded_inputs, padded_inputs + tap8_offset]).reshape(2, groups, LANES)
+    head = np.concatenate([head, inputs.transpose(1, 0, 2)], axis=1)
     taps_0_7 = _pad_channels(taps[:, :8].astype(np.int8), groups).reshape(groups, LANES * 8)
     words = np.concatenate([head.reshape(groups, -1).astype(np.int32),
                             taps_0_7.view("<i4")], axis=1)  # fmt: skip
