@@ -52,9 +52,9 @@ def zoo(tmp_path_factory) -> Path:
     return build.convert(native_zoo(rng), (1, 17, 15, 1), path, rng, (-1.0, 1.0))
 
 
-def test_the_requantization_is_tflms_on_the_m55(qemu, tmp_path):
-    """The Helium kernels' requantization against mm_fixed_point.h over a million lanes, every
-    negative tie among them (tests/native_mve/requantize_check.c)."""
+def test_the_requantization_matches_tflm_on_the_m55(qemu, tmp_path):
+    """The Helium kernels' requantization against mm_fixed_point.h over a million lanes, tens
+    of thousands of them ties of negative values (tests/native_mve/requantize_check.c)."""
     board = load_board(M55)
     elf = tmp_path / "requantize_check.elf"
     kernels = FIRMWARE_DIR / "kernels"

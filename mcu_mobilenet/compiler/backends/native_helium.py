@@ -175,8 +175,9 @@ def _depthwise(graph: ir.Graph, op: ir.Operator, layer: Layer) -> Layer | None:
     inputs = np.stack([padded_inputs, padded_inputs + tap8_offset]).reshape(2, groups, LANES)
     head = np.concatenate([head, inputs.transpose(1, 0, 2)], axis=1)
     taps_0_7 = _pad_channels(taps[:, :8].astype(np.int8), groups).reshape(groups, LANES * 8)
-    words = np.concatenate([head.reshape(groups, -1).astype(np.int32),
-                            taps_0_7.view("<i4")], axis=1)  # fmt: skip
+    words = np.concatenate(
+        [head.reshape(groups, -1).astype(np.int32), taps_0_7.view("<i4")], axis=1
+    )
     assert words.shape[1] == DEPTHWISE_GROUP_WORDS
     params = dict(
         window=_window(p, 3, 3),
