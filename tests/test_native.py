@@ -2,7 +2,8 @@
 """The native backend: our own kernels with compile-time prepared layouts, bit-exact with TFLM.
 
 On the host the kernels build as plain C (the DSP instructions emulated exactly, under ASan and
-UBSan); on the M4, M7 and netduinoplus2 boards they run their DSP code, on the M55 too. Random
+UBSan); on the M4, M7 and netduinoplus2 boards they run their DSP code, and on the M55 the
+Helium kernels the compiler lays the weights out for (test_native_helium.py checks that). Random
 one-op models cover shapes, strides, paddings, channel multipliers, odd channel counts, zero
 points and activations; every case also checks that the native kernel, not a fallback, ran.
 """

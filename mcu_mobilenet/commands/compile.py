@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--board",
         type=arguments.name_or_path,
         help="the board the code is for (see `mcu-mobilenet boards`): cmsis-nn sizes its scratch "
-        "for that CPU's CMSIS-NN code path (default: large enough for any Cortex-M)",
+        "for that CPU's CMSIS-NN code path, native uses Helium kernels on a CPU with MVE "
+        "(default: code for any Cortex-M)",
     )
     parser.add_argument(
         "--json", metavar="REPORT", type=Path, help="also write the report as JSON ('-': stdout)"

@@ -81,6 +81,27 @@ class Conv(Spec):
             and self.padding == (0, 0)
         )
 
+    def window(self, kernel_h: int, kernel_w: int) -> dict:
+        """The window geometry as the native kernels' mm_native_window fields."""
+        _, in_h, in_w, in_c = self.input_dims
+        _, out_h, out_w, _ = self.output_dims
+        return dict(
+            in_h=in_h,
+            in_w=in_w,
+            in_c=in_c,
+            kernel_h=kernel_h,
+            kernel_w=kernel_w,
+            stride_h=self.stride[0],
+            stride_w=self.stride[1],
+            dilation_h=self.dilation[0],
+            dilation_w=self.dilation[1],
+            pad_top=self.padding[0],
+            pad_left=self.padding[1],
+            out_h=out_h,
+            out_w=out_w,
+            input_zero_point=self.input_zero_point,
+        )
+
     def filter_rows(self) -> np.ndarray:
         """Each output channel's taps as one row, [C_OUT, KH * KW * C_IN] (window order)."""
         if self.depthwise:

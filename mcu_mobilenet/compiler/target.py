@@ -28,8 +28,8 @@ class Target:
 
     def describe(self) -> str:
         if self.features == ANY:
-            return f"{self.name} (the largest of CMSIS-NN's plain C, DSP and Helium needs)"
-        return f"{self.name} (CMSIS-NN's {CODE_PATH_NAMES[self.features]} code)"
+            return f"{self.name} (plain C, DSP or Helium code: sized for the largest need)"
+        return f"{self.name} ({CODE_PATH_NAMES[self.features]} code)"
 
     @property
     def code_paths(self) -> tuple[str, ...]:

@@ -27,9 +27,12 @@ import numpy as np
 from mcu_mobilenet.compiler import fixed_point as q
 from mcu_mobilenet.compiler import ir, specs
 from mcu_mobilenet.compiler.backends.base import Backend, Lowered
+from mcu_mobilenet.compiler.backends.native_helium import HEADER as HELIUM_HEADER
+from mcu_mobilenet.compiler.backends.native_helium import SOURCES as HELIUM_SOURCES
+from mcu_mobilenet.compiler.backends.native_helium import helium_call
 from mcu_mobilenet.compiler.backends.portable import portable_layer
 from mcu_mobilenet.compiler.kernel_call import ConstArray, Layer, window_stream
-from mcu_mobilenet.compiler.target import Target
+from mcu_mobilenet.compiler.target import MVE, Target
 from mcu_mobilenet.paths import FIRMWARE_DIR
 
 NAME = "native"
@@ -40,6 +43,7 @@ SOURCES = {
     "mm_native_pointwise_s8": ("mm_native_pointwise_s8.c", "mm_native_gemm_pair_s8.c"),
     "mm_native_conv_s8": ("mm_native_conv_s8.c", "mm_native_gemm_pair_s8.c"),
     "mm_native_depthwise_3x3_s8": ("mm_native_depthwise_3x3_s8.c",),
+    **HELIUM_SOURCES,  # emitted for Helium targets only; their header refuses any other CPU
 }
 MAX_SHIFT = 23  # rounding = 2^(e-1) + zero_point * 2^e stays within int32
 SATURATE, CLAMP = "MM_NATIVE_OUTPUT_SATURATE", "MM_NATIVE_OUTPUT_CLAMP"
@@ -48,13 +52,29 @@ CONV_SCRATCH_BYTES_PER_GROUP = 24  # MM_NATIVE_CONV_SCRATCH_BYTES
 
 
 def _lower(graph: ir.Graph, layer_specs: list[specs.Spec], target: Target | None) -> Lowered:
-    """Each layer a native kernel runs exactly as its native call, the others portable."""
+    """Each layer a native kernel runs exactly as its native call, the others portable. A
+    target with Helium gets the Helium kernels and layouts (native_helium.py); any other, or
+    none, the DSP ones, which are plain C on cores without the DSP extension."""
+    helium = target is not None and target.features == MVE
     layers = []
     for spec in layer_specs:
-        make = _MAKERS.get(type(spec))
-        native = make(spec) if make else None
+        native = _helium_layer(spec) if helium else _dsp_layer(spec)
         layers.append(native or portable_layer(spec))
     return Lowered(layers)
+
+
+def _dsp_layer(spec: specs.Spec) -> Layer | None:
+    make = _MAKERS.get(type(spec))
+    return make(spec) if make else None
+
+
+def _helium_layer(spec: specs.Spec) -> Layer | None:
+    call = helium_call(spec)
+    if call is None:
+        return None
+    return Layer(
+        spec, call.kernel, NAME, call.constants, call.params, call.streams, call.scratch_bytes
+    )
 
 
 def _output_mode(spec, multipliers: np.ndarray) -> str | None:
@@ -143,7 +163,7 @@ def _conv(spec: specs.Conv) -> Layer | None:
         scratch = GEMM_SCRATCH_BYTES_PER_GROUP * groups
         return _native_layer(spec, "mm_native_pointwise_s8", constants, params, [stream], scratch)
     k_h, k_w = spec.kernel_size
-    params = _gemm_params(spec, groups, out_c, mode, window=_window(spec, k_h, k_w))
+    params = _gemm_params(spec, groups, out_c, mode, window=spec.window(k_h, k_w))
     stream = window_stream(x.shape, spec.output.shape, spec.stride, spec.padding, out_c, 2)
     scratch = CONV_SCRATCH_BYTES_PER_GROUP * groups
     return _native_layer(spec, "mm_native_conv_s8", constants, params, [stream], scratch)
@@ -159,27 +179,6 @@ def _fully_connected(spec: specs.FullyConnected) -> Layer | None:
     )
     scratch = GEMM_SCRATCH_BYTES_PER_GROUP * groups
     return _native_layer(spec, "mm_native_pointwise_s8", constants, params, [], scratch)
-
-
-def _window(spec: specs.Conv, kernel_h: int, kernel_w: int) -> dict:
-    _, in_h, in_w, in_c = spec.input_dims
-    _, out_h, out_w, _ = spec.output_dims
-    return dict(
-        in_h=in_h,
-        in_w=in_w,
-        in_c=in_c,
-        kernel_h=kernel_h,
-        kernel_w=kernel_w,
-        stride_h=spec.stride[0],
-        stride_w=spec.stride[1],
-        dilation_h=spec.dilation[0],
-        dilation_w=spec.dilation[1],
-        pad_top=spec.padding[0],
-        pad_left=spec.padding[1],
-        out_h=out_h,
-        out_w=out_w,
-        input_zero_point=spec.input_zero_point,
-    )
 
 
 def _depthwise(spec: specs.Conv) -> Layer | None:
@@ -202,7 +201,7 @@ def _depthwise(spec: specs.Conv) -> Layer | None:
     ]
     words = np.stack([(low & 0xFFFF) | ((high & 0xFFFF) << 16) for low, high in pairs], axis=1)
     params = dict(
-        window=_window(spec, 3, 3),
+        window=spec.window(3, 3),
         depth_multiplier=spec.depth_multiplier,
         act_min=spec.act_min,
         act_max=spec.act_max,
@@ -236,5 +235,8 @@ BACKEND = Backend(
     calls_template="native_calls.c.j2",
     lower=_lower,
     kernel_files=native_files,
-    headers=lambda layers: ["mm_native.h"],
+    headers=lambda layers: [
+        HELIUM_HEADER if any(layer.kernel in HELIUM_SOURCES for layer in layers) else "mm_native.h"
+    ],
+    needs_target=True,  # the Helium layouts differ from the DSP ones
 )
