@@ -31,6 +31,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calib-samples", type=int, default=200, help="calibration images")
     parser.add_argument("--jobs", type=int, default=1, help="points run in parallel processes")
     parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run each point as a task on this Dask scheduler's workers (default: "
+        "$MCU_MOBILENET_SCHEDULER; needs the cluster extra)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run the points on a local Dask cluster of N worker processes",
+    )
+    parser.add_argument(
         "--port", metavar="URL", help="a real board's serial port (flashed per point)"
     )
     parser.add_argument("-o", "--output", type=Path, required=True, help="sweep folder")
@@ -66,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     check_channels(args.channels)
     if args.jobs < 1 or args.epochs < 1 or args.batch_size < 1 or args.calib_samples < 1:
         raise UserError("--jobs, --epochs, --batch-size and --calib-samples must be positive")
+    run_elsewhere = _cluster_runner(args)
     board = load_board(args.board)
     settings = SweepSettings(
         data=args.data,
@@ -77,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         calibration_samples=args.calib_samples,
     )
-    points = run_sweep(args.output, alphas, resolutions, settings, args.jobs, args.port)
+    points = run_sweep(
+        args.output, alphas, resolutions, settings, args.jobs, args.port, run_elsewhere
+    )
     if args.json:
         print(json.dumps([p.to_json() for p in points], indent=2))
     else:
@@ -87,6 +102,43 @@ def run(args: argparse.Namespace) -> int:
             f"plots: mcu-mobilenet plot {args.output}"
         )
     return 0
+
+
+def _cluster_runner(args: argparse.Namespace):
+    """The Dask cluster the points run on, if one is asked for (checked before any work)."""
+    import functools
+
+    from mcu_mobilenet.errors import UserError
+    from mcu_mobilenet.sweep.cluster import (
+        SCHEDULER_VARIABLE,
+        ClusterChoice,
+        import_distributed,
+        run_on_cluster,
+        scheduler_from_environment,
+    )
+
+    scheduler = args.scheduler or scheduler_from_environment()
+    named_by = "--scheduler" if args.scheduler else f"${SCHEDULER_VARIABLE}"
+    if args.workers is not None:
+        if args.workers < 1:
+            raise UserError(f"--workers {args.workers}: give a number of processes, 1 or more")
+        if scheduler:
+            raise UserError(
+                f"--workers starts a local cluster but {named_by} names the scheduler "
+                f"{scheduler}: give one of them"
+            )
+        choice, named_by = ClusterChoice(local_workers=args.workers), "--workers"
+    elif scheduler:
+        choice = ClusterChoice(scheduler=scheduler)
+    else:
+        return None
+    if args.jobs > 1:
+        raise UserError(
+            f"--jobs runs points in processes on this machine; on a Dask cluster ({named_by}) "
+            "the workers run them: drop --jobs"
+        )
+    import_distributed()
+    return functools.partial(run_on_cluster, choice)
 
 
 def format_points(points) -> str:
@@ -109,20 +161,21 @@ def format_points(points) -> str:
         ]
         for p in points
     ]
-    return format_table(
-        [
-            "alpha",
-            "res",
-            "status",
-            "float %",
-            "int8 %",
-            "MACs",
-            "params",
-            "flash B",
-            "RAM B",
-            "time",
-            "note",
-        ],
-        rows,
-        right={0, 1, 3, 4, 5, 6, 7, 8, 9},
-    )
+    headers = [
+        "alpha",
+        "res",
+        "status",
+        "float %",
+        "int8 %",
+        "MACs",
+        "params",
+        "flash B",
+        "RAM B",
+        "time",
+        "note",
+    ]
+    if any(p.worker for p in points):  # a cluster sweep: which worker ran each point
+        headers.insert(-1, "worker")
+        for row, point in zip(rows, points, strict=True):
+            row.insert(-1, point.worker)
+    return format_table(headers, rows, right={0, 1, 3, 4, 5, 6, 7, 8, 9})
