@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     check_channels(args.channels)
     if args.jobs < 1 or args.epochs < 1 or args.batch_size < 1 or args.calib_samples < 1:
         raise UserError("--jobs, --epochs, --batch-size and --calib-samples must be positive")
-    run_elsewhere = _cluster_runner(args)
+    cluster = _cluster_choice(args)
     board = load_board(args.board)
     settings = SweepSettings(
         data=args.data,
@@ -90,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         calibration_samples=args.calib_samples,
     )
-    points = run_sweep(
-        args.output, alphas, resolutions, settings, args.jobs, args.port, run_elsewhere
-    )
+    with _points_runner(cluster) as run_elsewhere:
+        points = run_sweep(
+            args.output, alphas, resolutions, settings, args.jobs, args.port, run_elsewhere
+        )
     if args.json:
         print(json.dumps([p.to_json() for p in points], indent=2))
     else:
@@ -104,16 +105,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cluster_runner(args: argparse.Namespace):
+def _cluster_choice(args: argparse.Namespace):
     """The Dask cluster the points run on, if one is asked for (checked before any work)."""
-    import functools
-
     from mcu_mobilenet.errors import UserError
     from mcu_mobilenet.sweep.cluster import (
         SCHEDULER_VARIABLE,
         ClusterChoice,
         import_distributed,
-        run_on_cluster,
         scheduler_from_environment,
     )
 
@@ -132,13 +130,27 @@ def _cluster_runner(args: argparse.Namespace):
         choice = ClusterChoice(scheduler=scheduler)
     else:
         return None
+    if args.port is not None:
+        raise UserError(
+            "--port times every point on the board attached to this machine: it cannot be "
+            f"combined with a Dask cluster ({named_by})"
+        )
     if args.jobs > 1:
         raise UserError(
             f"--jobs runs points in processes on this machine; on a Dask cluster ({named_by}) "
             "the workers run them: drop --jobs"
         )
     import_distributed()
-    return functools.partial(run_on_cluster, choice)
+    return choice
+
+
+def _points_runner(cluster):
+    """Connected to the cluster for the sweep's length; a local sweep needs nothing."""
+    import contextlib
+
+    from mcu_mobilenet.sweep.cluster import connect
+
+    return connect(cluster) if cluster is not None else contextlib.nullcontext()
 
 
 def format_points(points) -> str:

@@ -16,6 +16,7 @@ lines.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import uuid
@@ -28,7 +29,7 @@ from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.io import write_bytes_atomically
 from mcu_mobilenet.sweep.point_process import run_point_in_process
 from mcu_mobilenet.sweep.results import Point, load_points, point_label, save_point, write_results
-from mcu_mobilenet.sweep.runner import STAGE_PROGRESS, SweepSettings, log
+from mcu_mobilenet.sweep.runner import STAGE_PROGRESS, RunPoints, SweepSettings, log
 
 SCHEDULER_VARIABLE = "MCU_MOBILENET_SCHEDULER"
 INSTALL_HINT = "pip install 'mcu-mobilenet[cluster]' (or: pip install 'dask[distributed]')"
@@ -111,8 +112,19 @@ def run_point_task(
     return PointOutcome(point, files, worker.address)
 
 
-def run_on_cluster(
-    choice: ClusterChoice,
+@contextmanager
+def connect(choice: ClusterChoice) -> Iterator[RunPoints]:
+    """Connects to the cluster (or starts the local one) and yields what runs a sweep's
+    pending points on it; the cluster is let go (a local one stopped) on leaving."""
+    distributed = import_distributed()
+    with _client(distributed, choice) as client:
+        _describe_cluster(client)
+        yield functools.partial(_run_points, distributed, client)
+
+
+def _run_points(
+    distributed,
+    client,
     sweep_dir: Path,
     pending: list[tuple[float, int]],
     settings: SweepSettings,
@@ -120,46 +132,41 @@ def run_on_cluster(
     total: int,
 ) -> None:
     """Runs the pending points on the cluster; saves each one's record as it ends."""
-    distributed = import_distributed()
-    with _client(distributed, choice) as client:
-        address = client.scheduler.address
-        _describe_cluster(client, address)
-        topic = f"mcu-mobilenet-sweep-{uuid.uuid4().hex}"
-        client.subscribe_topic(topic, _print_progress)
-        data_location = _data_location(settings.data)
-        outstanding = {}
-        for alpha, resolution in pending:
-            attempt = _Attempt(alpha, resolution)
-            outstanding[_submit(client, sweep_dir, settings, data_location, topic, attempt)] = (
-                attempt
+    address = client.scheduler.address
+    topic = f"mcu-mobilenet-sweep-{uuid.uuid4().hex}"
+    client.subscribe_topic(topic, _print_progress)
+    data_location = _data_location(settings.data)
+    outstanding = {}
+    for alpha, resolution in pending:
+        attempt = _Attempt(alpha, resolution)
+        outstanding[_submit(client, sweep_dir, settings, data_location, topic, attempt)] = attempt
+        log(f"{attempt.label}: queued")
+    ended = finished
+    while outstanding:
+        try:
+            done, _ = distributed.wait(
+                list(outstanding), timeout=WORKER_CHECK_SECONDS, return_when="FIRST_COMPLETED"
             )
-            log(f"{attempt.label}: queued")
-        ended = finished
-        while outstanding:
-            try:
-                done, _ = distributed.wait(
-                    list(outstanding), timeout=WORKER_CHECK_SECONDS, return_when="FIRST_COMPLETED"
-                )
-            except TimeoutError:
-                _warn_if_no_workers(client, address)
-                continue
-            for future in done:
-                attempt = outstanding.pop(future)
-                outcome = _outcome(client, future, attempt, settings, address)
-                _save_stage_files(sweep_dir, outcome)
-                if outcome.point.status == "failed" and attempt.number == 1:
-                    retry = _retry(client, attempt, outcome)
-                    if retry is not None:
-                        future = _submit(client, sweep_dir, settings, data_location, topic, retry)
-                        outstanding[future] = retry
-                        continue
-                outcome.point.worker = outcome.worker
-                outcome.point.first_failure = attempt.first_failure
-                save_point(sweep_dir, outcome.point)
-                write_results(sweep_dir, load_points(sweep_dir), settings.to_json())
-                ended += 1
-                where = f" on {outcome.worker}" if outcome.worker else ""
-                log(f"[{ended}/{total}] {attempt.label}: {outcome.point.status}{where}")
+        except TimeoutError:
+            _warn_if_no_workers(client, address)
+            continue
+        for future in done:
+            attempt = outstanding.pop(future)
+            outcome = _outcome(client, future, attempt, settings, address)
+            _save_stage_files(sweep_dir, outcome)
+            if outcome.point.status == "failed" and attempt.number == 1:
+                retry = _retry(client, attempt, outcome)
+                if retry is not None:
+                    future = _submit(client, sweep_dir, settings, data_location, topic, retry)
+                    outstanding[future] = retry
+                    continue
+            outcome.point.worker = outcome.worker
+            outcome.point.first_failure = attempt.first_failure
+            save_point(sweep_dir, outcome.point)
+            write_results(sweep_dir, load_points(sweep_dir), settings.to_json())
+            ended += 1
+            where = f" on {outcome.worker}" if outcome.worker else ""
+            log(f"[{ended}/{total}] {attempt.label}: {outcome.point.status}{where}")
 
 
 @contextmanager
@@ -191,7 +198,8 @@ def _client(distributed, choice: ClusterChoice) -> Iterator:
         yield client
 
 
-def _describe_cluster(client, address: str) -> None:
+def _describe_cluster(client) -> None:
+    address = client.scheduler.address
     try:
         log(f"Dask dashboard: {client.dashboard_link}")
     except (KeyError, AttributeError):

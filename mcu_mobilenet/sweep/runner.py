@@ -94,11 +94,6 @@ def run_sweep(
     the pending points instead of this machine (a Dask cluster: sweep/cluster.py)."""
     if port is not None and jobs > 1:
         raise UserError("--port times every point on one board: run with --jobs 1")
-    if port is not None and run_elsewhere is not None:
-        raise UserError(
-            "--port times every point on the board attached to this machine: it cannot be "
-            "combined with a Dask cluster (--scheduler, --workers or MCU_MOBILENET_SCHEDULER)"
-        )
     _check_settings(sweep_dir, settings)
     with _sweep_lock(sweep_dir):
         _remove_partial_files(sweep_dir)
