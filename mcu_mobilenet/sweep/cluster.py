@@ -204,14 +204,14 @@ def _describe_cluster(client) -> None:
         log(f"Dask dashboard: {client.dashboard_link}")
     except (KeyError, AttributeError):
         log(f"the scheduler at {address} has no dashboard (it needs bokeh)")
-    workers = client.scheduler_info(n_workers=-1)["workers"]
+    workers = _workers(client)
     log(f"{len(workers)} workers at {address}")
     if not workers:
         log(f"the points wait for workers: start them with `dask worker {address}`")
 
 
 def _warn_if_no_workers(client, address: str) -> None:
-    if not client.scheduler_info(n_workers=-1)["workers"]:
+    if not _workers(client):
         log(f"no workers at {address}: the points wait; start one with `dask worker {address}`")
 
 
@@ -256,7 +256,7 @@ def _submit(client, sweep_dir, settings, data_location, topic, attempt: _Attempt
 
 
 def _workers(client) -> set[str]:
-    return set(client.scheduler_info(n_workers=-1)["workers"])
+    return set(client.nthreads())  # every worker's address (scheduler_info lists a few)
 
 
 def _outcome(client, future, attempt: _Attempt, settings: SweepSettings, address: str):
