@@ -63,20 +63,21 @@ def format_sweep_points(points: list[Point]) -> str:
         ]
         for p in points
     ]
-    return format_table(
-        [
-            "alpha",
-            "res",
-            "status",
-            "float %",
-            "int8 %",
-            "MACs",
-            "params",
-            "flash B",
-            "RAM B",
-            "time",
-            "note",
-        ],
-        rows,
-        right={0, 1, 3, 4, 5, 6, 7, 8, 9},
-    )
+    headers = [
+        "alpha",
+        "res",
+        "status",
+        "float %",
+        "int8 %",
+        "MACs",
+        "params",
+        "flash B",
+        "RAM B",
+        "time",
+        "note",
+    ]
+    if any(p.worker for p in points):  # a cluster sweep: which worker ran each point
+        headers.insert(-1, "worker")
+        for row, point in zip(rows, points, strict=True):
+            row.insert(-1, point.worker)
+    return format_table(headers, rows, right={0, 1, 3, 4, 5, 6, 7, 8, 9})

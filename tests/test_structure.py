@@ -25,8 +25,17 @@ SOURCE_ROOTS = {
 }
 # Imported inside the functions that use them, never at a module top: TensorFlow and Keras
 # (seconds to load; the compiler and the board commands never need them), matplotlib (a
-# second, for the plots only) and tflite_micro (only in the oracle's child process).
-LAZY_IMPORTS = {"tensorflow", "keras", "tf_keras", "matplotlib", "tflite_micro"}
+# second, for the plots only), tflite_micro (only in the oracle's child process) and Dask (an
+# optional extra: only cluster sweeps need it, and they say how to install it).
+LAZY_IMPORTS = {
+    "tensorflow",
+    "keras",
+    "tf_keras",
+    "matplotlib",
+    "tflite_micro",
+    "dask",
+    "distributed",
+}
 HEAVY = ("tensorflow", "keras", "tf_keras")
 # Layers, lowest first: a module imports only from its own layer or lower ones. A module's
 # layer is that of the longest name here that is it or one of its packages.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 
@@ -13,6 +14,13 @@ from mcu_mobilenet.commands.board_options import add_backend_argument, resolve_b
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.model.family import check_alpha, check_channels, check_resolution
 from mcu_mobilenet.reports import format_sweep_points
+from mcu_mobilenet.sweep.cluster import (
+    SCHEDULER_VARIABLE,
+    ClusterChoice,
+    connect,
+    import_distributed,
+    scheduler_from_environment,
+)
 from mcu_mobilenet.sweep.runner import SweepSettings, run_sweep
 
 
@@ -52,6 +60,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="points run in parallel processes",
     )
     parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run each point as a task on this Dask scheduler's workers (default: "
+        "$MCU_MOBILENET_SCHEDULER; needs the cluster extra)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run the points on a local Dask cluster of N worker processes",
+    )
+    parser.add_argument(
         "--port", metavar="URL", help="a real board's serial port (flashed per point)"
     )
     parser.add_argument("-o", "--output", type=Path, required=True, help="sweep folder")
@@ -81,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     check_channels(args.channels)
     if args.jobs < 1 or args.epochs < 1 or args.batch_size < 1 or args.calib_samples < 1:
         raise UserError("--jobs, --epochs, --batch-size and --calib-samples must be positive")
+    cluster = _cluster_choice(args)
     board = load_board(args.board)
     settings = SweepSettings(
         data=args.data,
@@ -92,7 +113,10 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         calibration_samples=args.calib_samples,
     )
-    points = run_sweep(args.output, alphas, resolutions, settings, args.jobs, args.port)
+    with _points_runner(cluster) as run_elsewhere:
+        points = run_sweep(
+            args.output, alphas, resolutions, settings, args.jobs, args.port, run_elsewhere
+        )
     if args.json:
         print(json.dumps([p.to_json() for p in points], indent=2))
     else:
@@ -102,3 +126,39 @@ def run(args: argparse.Namespace) -> int:
             f"plots: mcu-mobilenet plot {args.output}"
         )
     return 0
+
+
+def _cluster_choice(args: argparse.Namespace):
+    """The Dask cluster the points run on, if one is asked for (checked before any work)."""
+    scheduler = args.scheduler or scheduler_from_environment()
+    named_by = "--scheduler" if args.scheduler else f"${SCHEDULER_VARIABLE}"
+    if args.workers is not None:
+        if args.workers < 1:
+            raise UserError(f"--workers {args.workers}: give a number of processes, 1 or more")
+        if scheduler:
+            raise UserError(
+                f"--workers starts a local cluster but {named_by} names the scheduler "
+                f"{scheduler}: give one of them"
+            )
+        choice, named_by = ClusterChoice(local_workers=args.workers), "--workers"
+    elif scheduler:
+        choice = ClusterChoice(scheduler=scheduler)
+    else:
+        return None
+    if args.port is not None:
+        raise UserError(
+            "--port times every point on the board attached to this machine: it cannot be "
+            f"combined with a Dask cluster ({named_by})"
+        )
+    if args.jobs > 1:
+        raise UserError(
+            f"--jobs runs points in processes on this machine; on a Dask cluster ({named_by}) "
+            "the workers run them: drop --jobs"
+        )
+    import_distributed()
+    return choice
+
+
+def _points_runner(cluster):
+    """Connected to the cluster for the sweep's length; a local sweep needs nothing."""
+    return connect(cluster) if cluster is not None else contextlib.nullcontext()

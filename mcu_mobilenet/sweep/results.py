@@ -3,7 +3,8 @@
 
 Each point keeps its own record, `points/<label>/point.json`, written atomically when the
 point ends (done, failed or does not fit); the results files are rebuilt from those records,
-so an interrupted sweep never loses a finished point.
+so an interrupted sweep never loses a finished point. A label names the point's exact
+parameters, so two points never share a folder.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.io import write_text_atomically
 
 
@@ -37,6 +39,8 @@ class Point:
     time_unit: str = ""
     board: str = ""
     backend: str = ""
+    worker: str = ""  # the Dask worker that ran the point; empty when the sweep ran it itself
+    first_failure: str = ""  # on a cluster: the worker and error of a failed first attempt
 
     @property
     def label(self) -> str:
@@ -52,7 +56,10 @@ class Point:
 
 
 def point_label(alpha: float, resolution: int) -> str:
-    return f"a{alpha:g}_r{resolution}"
+    """`a0.25_r32`: the short form where it is exact (the names earlier sweeps used), the
+    shortest exact form otherwise (`a0.2500001_r32`)."""
+    short = f"{alpha:g}"
+    return f"a{short if float(short) == alpha else repr(alpha)}_r{resolution}"
 
 
 def point_file(sweep_dir: Path, alpha: float, resolution: int) -> Path:
@@ -64,9 +71,16 @@ def load_point(sweep_dir: Path, alpha: float, resolution: int) -> Point | None:
     if not path.is_file():
         return None
     try:
-        return Point.from_json(json.loads(path.read_text()))
+        point = Point.from_json(json.loads(path.read_text()))
     except (ValueError, TypeError):
         return None  # a record from a crash mid-write cannot exist (atomic), but be safe
+    if (point.alpha, point.resolution) != (alpha, resolution):
+        raise UserError(
+            f"{path} holds the point alpha {point.alpha!r}, resolution {point.resolution}, not "
+            f"alpha {alpha!r}, resolution {resolution} (a sweep made before points were named "
+            "by their exact parameters): move that folder out of the sweep and rerun"
+        )
+    return point
 
 
 def save_point(sweep_dir: Path, point: Point) -> None:

@@ -11,22 +11,30 @@ Layout of a sweep folder:
   results.json, results.csv the records of every ended point
 
 Resuming: a point with a point.json is never redone; a point without one restarts from its
-last finished stage (a model.keras whose train.json shows the same settings is reused).
-Every file is written atomically, so a killed sweep leaves no half-written file behind.
+last finished stage (a model.keras whose train.json shows the same settings is reused, and
+a model.tflite whose quantize.json names that model's content hash). Every file is written
+atomically (a temporary file renamed into place), so a killed sweep leaves no half-written
+file behind; the next run removes the temporary files a kill left. `sweep.lock` keeps a
+second sweep out of a folder while one runs.
 Points that cannot fit the board (arena, weights: exact, from the compiler's plan of the
 family's graph) are recorded as "no-fit" before any training.
+On a Dask cluster (sweep/cluster.py) each point runs on a worker and its files come back
+here, into the same layout.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import hashlib
 import json
 import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -51,6 +59,15 @@ from mcu_mobilenet.workflow.benchmark import bench_on_board
 from mcu_mobilenet.workflow.firmware import check_model_fits
 
 BENCH_RUNS = 3
+# What a point's progress line says while it is at each stage.
+STAGE_PROGRESS = {
+    "fit": "checking the fit",
+    "train": "training",
+    "quantize": "quantizing",
+    "run": "timing",
+}
+# The temporary files of io.atomic_path: `.<name>.<random>.partial<suffix>`.
+PARTIAL_FILE_PATTERN = ".*.partial*"
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,11 @@ class SweepSettings:
         return asdict(self)
 
 
+# Runs the pending (alpha, resolution) points of a sweep folder and saves each one's record
+# there: (sweep_dir, pending, settings, points already ended, points in the grid).
+RunPoints = Callable[[Path, list[tuple[float, int]], SweepSettings, int, int], None]
+
+
 def log(message: str) -> None:
     print(f"sweep: {message}", file=sys.stderr, flush=True)
 
@@ -81,27 +103,59 @@ def run_sweep(
     settings: SweepSettings,
     jobs: int = 1,
     port: str | None = None,
+    run_elsewhere: RunPoints | None = None,
 ) -> list[Point]:
     """Runs every point not yet ended; returns the records of all ended points. `port`: the
-    serial port of a real board (one board times one point at a time)."""
+    serial port of a real board (one board times one point at a time); `run_elsewhere`: runs
+    the pending points instead of this machine (a Dask cluster: sweep/cluster.py)."""
     if port is not None and jobs > 1:
         raise UserError("--port times every point on one board: run with --jobs 1")
     _check_settings(sweep_dir, settings)
-    grid = [(alpha, resolution) for alpha in alphas for resolution in resolutions]
-    pending = [(a, r) for a, r in grid if load_point(sweep_dir, a, r) is None]
-    finished = len(grid) - len(pending)
-    if finished:
-        log(f"{finished} of {len(grid)} points already done in {sweep_dir}; resuming")
-    if jobs <= 1 or len(pending) <= 1:
-        for number, (alpha, resolution) in enumerate(pending, start=1):
-            log(f"[{finished + number}/{len(grid)}] alpha {alpha:g}, resolution {resolution}")
-            run_point(sweep_dir, alpha, resolution, settings, port)
-            write_results(sweep_dir, load_points(sweep_dir), settings.to_json())
-    else:
-        _run_parallel(sweep_dir, pending, settings, jobs, finished, len(grid))
-    points = load_points(sweep_dir)
-    write_results(sweep_dir, points, settings.to_json())
+    with _sweep_lock(sweep_dir):
+        _remove_partial_files(sweep_dir)
+        # A value given twice is one point, run once.
+        grid = list(dict.fromkeys((a, r) for a in alphas for r in resolutions))
+        pending = [(a, r) for a, r in grid if load_point(sweep_dir, a, r) is None]
+        finished = len(grid) - len(pending)
+        if finished:
+            log(f"{finished} of {len(grid)} points already done in {sweep_dir}; resuming")
+        if run_elsewhere is not None and pending:
+            run_elsewhere(sweep_dir, pending, settings, finished, len(grid))
+        elif jobs <= 1 or len(pending) <= 1:
+            for number, (alpha, resolution) in enumerate(pending, start=1):
+                log(f"[{finished + number}/{len(grid)}] alpha {alpha!r}, resolution {resolution}")
+                run_point(sweep_dir, alpha, resolution, settings, port)
+                write_results(sweep_dir, load_points(sweep_dir), settings.to_json())
+        else:
+            _run_parallel(sweep_dir, pending, settings, jobs, finished, len(grid))
+        points = load_points(sweep_dir)
+        write_results(sweep_dir, points, settings.to_json())
     return points
+
+
+@contextmanager
+def _sweep_lock(sweep_dir: Path) -> Iterator[None]:
+    """One sweep at a time in a folder. The lock dies with its process, even on SIGKILL, so a
+    killed sweep never blocks the next run."""
+    with open(sweep_dir / "sweep.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"another sweep is running in {sweep_dir}; wait for it or choose another -o folder"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_partial_files(sweep_dir: Path) -> None:
+    """Temporary files of writes that a kill interrupted: never read, only in the way."""
+    for folder in (sweep_dir, *(sweep_dir / "points").glob("*/")):
+        for path in folder.glob(PARTIAL_FILE_PATTERN):
+            if path.is_file():
+                path.unlink()
 
 
 def _run_parallel(sweep_dir, pending, settings, jobs, finished, total) -> None:
@@ -120,7 +174,7 @@ def _run_parallel(sweep_dir, pending, settings, jobs, finished, total) -> None:
             alpha, resolution = futures[future]
             point = future.result()
             log(
-                f"[{finished + done}/{total}] alpha {alpha:g}, resolution {resolution}: "
+                f"[{finished + done}/{total}] alpha {alpha!r}, resolution {resolution}: "
                 f"{point.status}"
             )
             write_results(sweep_dir, load_points(sweep_dir), settings.to_json())
@@ -150,22 +204,36 @@ def _check_settings(sweep_dir: Path, settings: SweepSettings) -> None:
 
 
 def run_point(
-    sweep_dir: Path, alpha: float, resolution: int, settings: SweepSettings, port: str | None = None
+    sweep_dir: Path,
+    alpha: float,
+    resolution: int,
+    settings: SweepSettings,
+    port: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    data_location: str | None = None,
 ) -> Point:
-    """Runs one point to its end and saves its record; never raises for the point's failure."""
+    """Runs one point to its end and saves its record; never raises for the point's failure.
+    `progress` hears each stage as it starts (a log line by default); `data_location` is
+    where this machine reads `settings.data` from, if not there."""
     point = Point(alpha, resolution, board=settings.board, backend=settings.backend)
     folder = sweep_dir / "points" / point.label
     folder.mkdir(parents=True, exist_ok=True)
+    report = progress or (lambda stage: log(f"{point.label}: {STAGE_PROGRESS[stage]}"))
+    source = data_location or settings.data
     stage = "fit"
-    data = functools.cache(lambda: _point_data(point, settings))  # only if a stage needs it
+    data = functools.cache(lambda: _point_data(point, settings, source))  # if a stage needs it
     try:
-        fits = _predict_and_check_fit(point, settings)
+        report(stage)
+        fits = _predict_and_check_fit(point, settings, source)
         if fits:
             stage = "train"
+            report(stage)
             model_path = _train(folder, point, settings, data)
             stage = "quantize"
+            report(stage)
             tflite = _quantize(folder, model_path, point, settings, data)
             stage = "run"
+            report(stage)
             _measure(tflite, point, settings, port)
             point.status = "done"
     except UserError as error:
@@ -186,12 +254,12 @@ def _config(point: Point, settings: SweepSettings, classes: int):
     )
 
 
-def _predict_and_check_fit(point: Point, settings: SweepSettings) -> bool:
+def _predict_and_check_fit(point: Point, settings: SweepSettings, source: str) -> bool:
     """Exact arena, scratch, weights and mult-adds from the family's graph compiled for the
     board; False if it cannot fit."""
 
     board = load_board(settings.board)
-    config = _config(point, settings, _data_classes(settings))
+    config = _config(point, settings, _data_classes(settings, source))
     member = plan_member(config, settings.backend, board)
     count = count_network(config)
     point.macs = count.macs
@@ -213,22 +281,19 @@ def _predict_and_check_fit(point: Point, settings: SweepSettings) -> bool:
     return True
 
 
-def _data_classes(settings: SweepSettings) -> int:
+def _data_classes(settings: SweepSettings, source: str) -> int:
 
-    if settings.data.partition(":")[0] == "synthetic":
+    if source.partition(":")[0] == "synthetic":
         return len(synthetic.CLASS_NAMES)
     # The class count does not depend on the resolution: read the data at the smallest one.
-    return len(
-        load_data(
-            settings.data, 32, settings.channels, settings.held_out, log=lambda message: None
-        ).class_names
-    )
+    data = load_data(source, 32, settings.channels, settings.held_out, log=lambda message: None)
+    return len(data.class_names)
 
 
-def _point_data(point: Point, settings: SweepSettings):
+def _point_data(point: Point, settings: SweepSettings, source: str):
 
     return load_data(
-        settings.data,
+        source,
         point.resolution,
         settings.channels,
         settings.held_out,
@@ -272,9 +337,11 @@ def _quantize(
 ) -> Path:
 
     tflite, record_path = folder / "model.tflite", folder / "quantize.json"
+    # Keyed by content, not time: a point's files travel between machines on a cluster.
+    model_hash = hashlib.sha256(model_path.read_bytes()).hexdigest()
     if tflite.is_file() and record_path.is_file():
         record = json.loads(record_path.read_text())
-        if record.get("model_mtime") == model_path.stat().st_mtime_ns:
+        if record.get("model_sha256") == model_hash:
             point.float_accuracy = record["float_accuracy"]
             point.int8_accuracy = record["int8_accuracy"]
             return tflite
@@ -288,7 +355,7 @@ def _quantize(
             temporary, summary, data().held_out, log=lambda message: None
         ).top1
     record = {
-        "model_mtime": model_path.stat().st_mtime_ns,
+        "model_sha256": model_hash,
         "float_accuracy": point.float_accuracy,
         "int8_accuracy": point.int8_accuracy,
     }
