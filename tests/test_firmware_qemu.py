@@ -300,3 +300,21 @@ def test_run_and_profile_commands_classify_the_shared_images(run_cli, shared_mod
     )  # fmt: skip
     assert code == 0
     assert "DEPTHWISE_CONV_2D" in out and "SOFTMAX" in out and "instructions" in out
+
+
+def test_a_float_input_and_output_model_is_bit_exact_on_the_m4(tmp_path):
+    """float32 at both edges (QUANTIZE first, DEQUANTIZE last): the harness moves the tensors'
+    bytes whatever their type, and the float outputs equal TFLM's byte for byte."""
+    import tflite_builders as build
+
+    from mcu_mobilenet.harness.board_validate import validate_on_board
+
+    rng = np.random.default_rng(9)
+    model = build.conv2d(rng, 3, 4, (3, 3), 2, "SAME", 1, "RELU6")
+    path = build.convert(model, (1, 9, 9, 3), tmp_path / "float.tflite", rng, int8_io=False)
+    report = validate_on_board(path, "qemu-mps2-an386", backend="portable", inputs=3, seed=5)
+    assert report.passed, report.mismatches
+    assert report.bit_exact == 3
+    output = report.outputs[0]["output"]
+    assert len(output) == 5 * 5 * 4 and all(isinstance(value, float) for value in output)
+    assert len(set(output)) > 4  # real values, not a constant

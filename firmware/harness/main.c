@@ -17,6 +17,11 @@
 #define MODEL_FUNCTION(name) MM_GLUE(MM_MODEL_PREFIX, name)
 #define MODEL_CONSTANT(name) MM_GLUE(MM_MODEL_PREFIX_UPPER, name)
 
+/* int8_t, or float for a model with float input or output (QUANTIZE / DEQUANTIZE at its
+ * edges): the protocol carries the tensors' bytes either way. */
+typedef MODEL_FUNCTION(_input_t) input_t;
+typedef MODEL_FUNCTION(_output_t) output_t;
+
 #define INPUT_SIZE MODEL_CONSTANT(_INPUT_SIZE)
 #define OUTPUT_SIZE MODEL_CONSTANT(_OUTPUT_SIZE)
 #define LAYER_COUNT MODEL_CONSTANT(_LAYER_COUNT)
@@ -35,7 +40,7 @@ typedef struct {
     uint32_t stack_used;
 } run_result_t;
 
-static int8_t output[OUTPUT_SIZE];
+static output_t output[OUTPUT_SIZE / sizeof(output_t)];
 static uint64_t layer_end_ticks[LAYER_COUNT];
 static bool recording_layers;
 static int init_status;
@@ -164,7 +169,7 @@ static uint8_t receive_request(request_t *request)
     }
     uint32_t crc = mm_crc32_update(0u, header, sizeof header);
     uint8_t argument[MM_ARGUMENT_BYTES] = {0u, 0u, 0u, 0u};
-    int8_t *input = MODEL_FUNCTION(_input_buffer)();
+    uint8_t *input = (uint8_t *)MODEL_FUNCTION(_input_buffer)();
     for (uint32_t i = 0; i < request->payload_length; ++i) {
         if (!read_byte_before_timeout(&byte)) {
             return MM_ERR_TRUNCATED;
@@ -173,7 +178,7 @@ static uint8_t receive_request(request_t *request)
         if (i < MM_ARGUMENT_BYTES) {
             argument[i] = byte;
         } else {
-            input[i - MM_ARGUMENT_BYTES] = (int8_t)byte;
+            input[i - MM_ARGUMENT_BYTES] = byte;
         }
     }
     uint8_t received_crc[MM_CRC_BYTES];
@@ -258,7 +263,7 @@ static void serve_info(void)
 /* One inference on whatever is in the input slot. Returns the model's status. */
 static int run_once(bool record_layers, run_result_t *result)
 {
-    int8_t *input = MODEL_FUNCTION(_input_buffer)();
+    input_t *input = MODEL_FUNCTION(_input_buffer)();
     recording_layers = record_layers;
     uint64_t start = mm_timer_now();
     int status = MODEL_FUNCTION(_invoke)(input, output);

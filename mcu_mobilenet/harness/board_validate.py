@@ -32,7 +32,7 @@ def validate_on_board(
         outputs, times = [], []
         for sample in batch:
             reply = session.client.infer(sample.tobytes())
-            outputs.append(np.frombuffer(reply.output, dtype=np.int8))
+            outputs.append(session.output_values(reply.output))
             times.append(session.time(reply.ticks))
     reference = oracle.run_tflm(model_path, batch)
     ours = np.stack(outputs).reshape(reference.shape)

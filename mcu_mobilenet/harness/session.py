@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from mcu_mobilenet.boards import Board
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.firmware_build import ModelFirmware, build_for_model
@@ -35,6 +37,10 @@ class BoardSession:
 
     def time(self, ticks: int) -> int:
         return self.board.ticks_to_time(ticks)
+
+    def output_values(self, output: bytes) -> np.ndarray:
+        """The output bytes of a reply as the model's output type (int8 or float32)."""
+        return np.frombuffer(output, dtype=np.dtype(self.built.output.dtype))
 
 
 def default_timeout(built: ModelFirmware) -> float:
