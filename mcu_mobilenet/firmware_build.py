@@ -196,7 +196,6 @@ def _config_header(board: Board, prefix: str, build_id: str) -> str:
         "MM_UART_BAUD": f"{board.uart.baud}u",
         "MM_TIMER_KIND": f'"{board.timer.kind}"',
         "MM_TIMER_HZ": f"{board.timer.clock_hz}u",
-        "MM_BYTE_TIMEOUT_MS": f"{board.byte_timeout_ms}u",
         "MM_CPU_HZ": f"{board.clock_hz}u",
     }
     if board.uart.tx_pin is not None:

@@ -86,7 +86,7 @@ def qemu_command(board: Board, elf: Path, port: int) -> list[str]:
         "-machine", board.qemu.machine,
         "-display", "none",
         "-monitor", "none",
-        "-serial", f"tcp:127.0.0.1:{port}",
+        "-serial", f"tcp:127.0.0.1:{port},nodelay=on",
         "-icount", "shift=0",
         *board.qemu.args,
         "-kernel", str(elf),
