@@ -6,6 +6,7 @@ test_firmware_qemu.py and test_protocol_fuzz.py."""
 
 import os
 import random
+import shutil
 import re
 import socket
 import struct
@@ -477,3 +478,23 @@ def test_a_hanging_emulator_is_ended():
     popen = process._process
     process.end()
     assert popen.poll() is not None
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
+@pytest.mark.parametrize("chatter, interval", [(_garbage_byte, 0.05), (_ready_frame, 0.2)])
+def test_run_on_a_port_that_never_stops_talking_ends_within_its_timeout(
+    chatter, interval, run_cli, person_detect
+):
+    """`run --port ... --timeout 5` against a fake target: one line, exit 2, and at most the
+    timeout plus 1 s after the host first speaks to the port (the build comes before)."""
+    with FakeTarget(chatter, interval) as target:
+        code, _, err = run_cli(
+            "run", person_detect, "--port", target.path, "--timeout", "5", "--backend", "portable"
+        )
+        ended = time.monotonic()
+    assert code == 2
+    assert target.first_request_at is not None
+    assert ended - target.first_request_at <= 5 + 1
+    lines = [line for line in err.splitlines() if "error" in line]
+    assert len(lines) == 1 and "Traceback" not in err
+    assert re.search(rf"{target.path} did not answer INFO within 5\.\d s \(\d requests", lines[0])
