@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 JOBS ?= 2
 
-.PHONY: setup deb venv test demo bench lint clean
+.PHONY: setup deb venv test demo bench lint clean fuzz-protocol
 
 setup: deb venv
 
@@ -38,6 +38,12 @@ demo: setup
 
 bench: setup
 	$(VPY) -m mcu_mobilenet.benchmarks
+
+# The serial protocol against the firmware in QEMU, long runs of what `make test` runs small:
+# 1,000 fuzzed frames, and a 150 KB input sent 20 times while two busy loops load the host.
+fuzz-protocol: setup
+	MM_PROTOCOL_FUZZ_FRAMES=1000 MM_LOADED_TRANSFERS=20 \
+	  $(VPY) -m pytest -q -s tests/test_protocol_robustness.py
 
 # CMSIS-NN for the cmsis-nn backend: downloads the pinned release into third_party/ and checks
 # its content hash (mcu_mobilenet/cmsis_nn.py). CMSIS_NN_PATH=<checkout> uses one you have.

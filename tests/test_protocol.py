@@ -2,12 +2,12 @@
 sockets (no board): framing, deadlines on every wait, and targets that misbehave.
 
 The firmware side of the same frames is checked against the real firmware in
-test_firmware_qemu.py and test_protocol_fuzz.py."""
+test_firmware_qemu.py and test_protocol_robustness.py."""
 
 import os
 import random
-import shutil
 import re
+import shutil
 import socket
 import struct
 import sys
