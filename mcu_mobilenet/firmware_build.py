@@ -11,12 +11,12 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mcu_mobilenet import processes
 from mcu_mobilenet.boards import Board
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.paths import FIRMWARE_DIR
@@ -98,7 +98,7 @@ def build_firmware(
         f"STACK_SIZE={board.stack_bytes}",
     ]  # fmt: skip
     print(f"building firmware for {board.name} in {build_dir}", file=sys.stderr)
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = processes.run(command, capture_output=True, text=True)
     log = build_dir / "build.log"
     log.write_text(" ".join(command) + "\n" + result.stdout + result.stderr)
     if result.returncode != 0:
@@ -129,7 +129,7 @@ def check_model_fits(
 
 
 def read_memory_use(elf: Path, board: Board) -> MemoryUse:
-    output = subprocess.run(
+    output = processes.run(
         [SIZE_TOOL, "-A", "-d", str(elf)], capture_output=True, text=True, check=True
     ).stdout
     sizes: dict[str, int] = {}

@@ -10,14 +10,13 @@ named.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from mcu_mobilenet import oracle
+from mcu_mobilenet import oracle, processes
 from mcu_mobilenet.compiler import CompileResult, TensorInfo, compile_model
 from mcu_mobilenet.compiler.target import HOST
 from mcu_mobilenet.errors import UserError
@@ -138,7 +137,7 @@ def build_host_runner(result: CompileResult, build_dir: Path) -> Path:
         str(executable),
         "-lm",
     ]
-    completed = subprocess.run(command, capture_output=True, text=True)
+    completed = processes.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"the generated code does not build:\n{completed.stderr}")
     return executable
@@ -154,7 +153,7 @@ def _compile_library(
     command = [
         compiler, *HOST_CFLAGS, *LIBRARY_HOST_RELAXATIONS, *includes, "-c", *map(str, sources)
     ]  # fmt: skip
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=object_dir)
+    completed = processes.run(command, capture_output=True, text=True, cwd=object_dir)
     if completed.returncode != 0:
         raise RuntimeError(f"CMSIS-NN's sources do not build for the host:\n{completed.stderr}")
     return [object_dir / f"{source.stem}.o" for source in sources]
@@ -169,7 +168,7 @@ def run_host_runner(
         command = [str(executable), str(tmp / "inputs.bin"), str(tmp / "outputs.bin")]
         if trace:
             command.append(str(tmp / "trace.bin"))
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        completed = processes.run(command, capture_output=True, text=True, timeout=600)
         if completed.returncode != 0:
             raise RuntimeError(
                 f"the generated code failed at run time (exit {completed.returncode}):\n"

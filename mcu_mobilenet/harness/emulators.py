@@ -3,7 +3,7 @@
 QEMU connects to us as a TCP client: the host listens on port 0 first, so there is no race
 for a free port. Renode only offers a server socket terminal, so the host picks a free port
 and connects to it. Every process started here is ended when the `with` block exits, on
-errors and Ctrl-C too.
+errors, Ctrl-C and `kill` too (mcu_mobilenet/processes.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mcu_mobilenet import processes
 from mcu_mobilenet.boards import Board
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.harness.client import HarnessClient
@@ -41,7 +42,7 @@ class _Process:
         self.command = command
         self._log = tempfile.TemporaryFile(prefix="mcu-emulator-")
         try:
-            self._process = subprocess.Popen(
+            self._process = processes.start(
                 command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
             )
         except OSError as error:
@@ -68,13 +69,7 @@ class _Process:
         return (complaints or lines or ["no output"])[-1].strip()
 
     def end(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        processes.end(self._process)
         self._log.close()
 
 
@@ -181,8 +176,8 @@ def run_renode(board: Board, elf: Path, timeout_seconds: float) -> Iterator[Harn
     if shutil.which(RENODE) is None:
         raise UserError(f"{RENODE} not found: install Renode (renode.io) to run {board.name}")
     port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="mcu-renode-") as tmp:
-        wrapper = Path(tmp) / "start.resc"
+    with processes.temporary_folder("mcu-renode-") as tmp:
+        wrapper = tmp / "start.resc"
         wrapper.write_text(renode_script(board, elf, port))
         process = _Process(f"Renode ({board.name})", [RENODE, "--disable-xwt", str(wrapper)])
         try:

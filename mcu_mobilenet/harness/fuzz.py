@@ -18,13 +18,13 @@ import json
 import random
 import struct
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mcu_mobilenet import processes
 from mcu_mobilenet.boards import DEFAULT_BOARD, load_board
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.firmware_build import build_for_model
@@ -360,8 +360,8 @@ def fuzz_firmware(
         raise UserError(f"protocol fuzzing runs on QEMU boards; {board.name} is not one")
     report = FuzzReport(board.name, seed)
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="mcu-fuzz-") as tmp:
-        built = build_for_model(model, board, Path(tmp), "portable")
+    with processes.temporary_folder("mcu-fuzz-") as tmp:
+        built = build_for_model(model, board, tmp, "portable")
         with start_qemu(board, built.firmware.elf, reconnect_seconds=1) as qemu:
             fuzzer = Fuzzer(qemu, random.Random(seed), report)
             try:

@@ -3,7 +3,6 @@ or open the serial port (flashing a real board first), check the board runs this
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mcu_mobilenet import processes
 from mcu_mobilenet.boards import Board
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.firmware_build import ModelFirmware, build_for_model
@@ -57,8 +57,8 @@ def open_session(
     timeout: float | None = None,
     flash: bool = True,
 ) -> Iterator[BoardSession]:
-    with tempfile.TemporaryDirectory(prefix="mcu-firmware-") as tmp:
-        built = build_for_model(model_path, board, Path(tmp), backend)
+    with processes.temporary_folder("mcu-firmware-") as tmp:
+        built = build_for_model(model_path, board, tmp, backend)
         seconds = timeout or default_timeout(built)
         with _connect(board, built.firmware.elf, port, seconds, flash) as client:
             running = client.info().build_id
