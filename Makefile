@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 JOBS ?= 2
 
-.PHONY: setup deb venv test demo bench lint clean fuzz-protocol
+.PHONY: setup deb venv test demo bench lint clean fuzz-protocol kill-test
 
 setup: deb venv
 
@@ -44,6 +44,11 @@ bench: setup
 fuzz-protocol: setup
 	MM_PROTOCOL_FUZZ_FRAMES=1000 MM_LOADED_TRANSFERS=20 \
 	  $(VPY) -m pytest -q -s tests/test_protocol_robustness.py
+
+# bench, run, validate and sweep killed (SIGTERM) at 20 random moments: no emulator left
+# running, no temporary folder left (`make test` runs 5).
+kill-test: setup
+	MM_KILL_ROUNDS=20 $(VPY) -m pytest -q -s tests/test_termination.py -k killed_commands
 
 # CMSIS-NN for the cmsis-nn backend: downloads the pinned release into third_party/ and checks
 # its content hash (mcu_mobilenet/cmsis_nn.py). CMSIS_NN_PATH=<checkout> uses one you have.
