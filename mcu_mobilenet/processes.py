@@ -61,7 +61,7 @@ def _raise_terminated(signal_number: int, frame) -> None:
 def terminating_signals_raise() -> Iterator[None]:
     """SIGTERM and SIGHUP raise Terminated while the block runs (main thread only; elsewhere
     this does nothing, as Python runs signal handlers in the main thread alone)."""
-    if threading.current_thread() is not threading.main_thread():
+    if not _in_main_thread():
         yield
         return
     previous = {number: signal.signal(number, _raise_terminated) for number in TERMINATING_SIGNALS}
@@ -72,11 +72,19 @@ def terminating_signals_raise() -> Iterator[None]:
             signal.signal(number, handler)
 
 
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+# Only the main thread's shields count: signal handlers run there and nowhere else.
 def _enter_shield() -> None:
-    _Shield.depth += 1
+    if _in_main_thread():
+        _Shield.depth += 1
 
 
 def _leave_shield() -> None:
+    if not _in_main_thread():
+        return
     _Shield.depth -= 1
     if _Shield.depth == 0 and _Shield.pending is not None:
         number, _Shield.pending = _Shield.pending, None

@@ -185,3 +185,15 @@ def test_start_puts_the_child_in_its_own_process_group():
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_signal_during_shielded_cleanup_takes_effect_after_it():
+    from mcu_mobilenet.processes import shielded, terminating_signals_raise
+
+    steps = []
+    with pytest.raises(Terminated):
+        with terminating_signals_raise(), shielded():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)  # the handler has run by now, and held the signal back
+            steps.append("cleanup finished")
+    assert steps == ["cleanup finished"]
