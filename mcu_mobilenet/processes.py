@@ -65,9 +65,23 @@ def terminating_signals_raise() -> Iterator[None]:
         yield
         return
     previous = {number: signal.signal(number, _raise_terminated) for number in TERMINATING_SIGNALS}
+    previous_hook = sys.unraisablehook
+
+    def deliver_again(unraisable) -> None:
+        """Python swallows an exception raised in a finalizer (a __del__, a weakref callback):
+        a Terminated raised there is sent again a moment later, from another thread (the
+        hook is Python code too, where the handler would raise again)."""
+        if isinstance(unraisable.exc_value, Terminated):
+            number = unraisable.exc_value.signal_number
+            threading.Timer(0.01, os.kill, (os.getpid(), number)).start()
+        else:
+            previous_hook(unraisable)
+
+    sys.unraisablehook = deliver_again
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for number, handler in previous.items():
             signal.signal(number, handler)
 

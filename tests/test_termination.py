@@ -120,6 +120,8 @@ def test_killed_commands_leave_no_emulator_and_no_temporary_folder(person_detect
         )
         assert result["processes"] == [], where
         assert result["files"] == [], where
+        if result["code"] not in (0, -signal.SIGTERM, 128 + signal.SIGTERM):
+            print(result["stderr"][-4000:])
         if result["killed"] and result["code"] != -signal.SIGTERM:  # not killed during start-up
             kills += 1
             assert result["code"] == 128 + signal.SIGTERM, (where, result["stderr"][-2000:])
@@ -197,3 +199,22 @@ def test_a_signal_during_shielded_cleanup_takes_effect_after_it():
             time.sleep(0.1)  # the handler has run by now, and held the signal back
             steps.append("cleanup finished")
     assert steps == ["cleanup finished"]
+
+
+def test_a_signal_swallowed_by_a_finalizer_is_raised_again_after_it():
+    """Python drops exceptions raised in __del__; a SIGTERM that lands in one still stops."""
+    from mcu_mobilenet.processes import terminating_signals_raise
+
+    class SlowToDie:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler raises in here, and Python drops it
+
+    steps = []
+    with pytest.raises(Terminated):
+        with terminating_signals_raise():
+            SlowToDie()  # collected at once
+            steps.append("after the finalizer")
+            time.sleep(0.5)
+            steps.append("never")
+    assert steps[-1] != "never"
