@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang-format
 JOBS ?= 2
 
-.PHONY: setup deb venv test demo bench fuzz lint clean
+.PHONY: setup deb venv test demo bench fuzz fuzz-protocol kill-test lint clean
 
 setup: deb venv
 
@@ -51,6 +51,17 @@ fuzz: setup
 	$(VPY) fuzz/fuzz_compiler.py -runs=$(FUZZ_RUNS) -timeout=10 -rss_limit_mb=2048 \
 	  -print_final_stats=1 -artifact_prefix=build/fuzz/ build/fuzz/corpus fuzz/corpus \
 	  fuzz/regressions build/fuzz/seeds
+
+# The serial protocol against the firmware in QEMU, long runs of what `make test` runs small:
+# 1,000 fuzzed frames, and a 150 KB input sent 20 times while two busy loops load the host.
+fuzz-protocol: setup
+	MM_PROTOCOL_FUZZ_FRAMES=1000 MM_LOADED_TRANSFERS=20 \
+	  $(VPY) -m pytest -q -s tests/test_protocol_robustness.py
+
+# bench, run, validate and sweep killed (SIGTERM) at 20 random moments: no emulator left
+# running, no temporary folder left (`make test` runs 5).
+kill-test: setup
+	MM_KILL_ROUNDS=20 $(VPY) -m pytest -q -s tests/test_termination.py -k killed_commands
 
 # CMSIS-NN for the cmsis-nn backend: downloads the pinned release into third_party/ and checks
 # its content hash (mcu_mobilenet/cmsis_nn_release.py). CMSIS_NN_PATH=<checkout> uses one you have.

@@ -90,7 +90,6 @@ class Board:
     board_sources: tuple[Path, ...]
     linker_script: Path
     stack_bytes: int
-    byte_timeout_ms: int
     flash: MemoryRegion
     ram: MemoryRegion
     uart: UartSettings
@@ -273,7 +272,6 @@ def _parse(top: _Table, directory: Path) -> Board:
         board_sources=board_sources,
         linker_script=linker_script,
         stack_bytes=top.integer("stack_bytes"),
-        byte_timeout_ms=top.integer("byte_timeout_ms", 100),
         flash=flash,
         ram=ram,
         uart=uart,

@@ -13,6 +13,7 @@ import sys
 
 from mcu_mobilenet import __version__
 from mcu_mobilenet.errors import INTERNAL_ERROR_EXIT, UserError, describe_internal_error
+from mcu_mobilenet.processes import Terminated, terminating_signals_raise
 
 # Subcommands in workflow order; each names a module in mcu_mobilenet/commands/.
 COMMANDS: list[str] = [
@@ -50,13 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        with terminating_signals_raise():  # `kill` unwinds like Ctrl-C: nothing left behind
+            return int(args.run(args) or 0)
     except UserError as error:
         print(f"mcu-mobilenet {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"mcu-mobilenet {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated as terminated:
+        print(f"mcu-mobilenet {args.command}: {terminated}", file=sys.stderr)
+        return 128 + terminated.signal_number
     except BrokenPipeError:  # the reader went away (`... | head`): nothing left to say
         sys.stderr.close()
         return 141

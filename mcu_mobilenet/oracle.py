@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mcu_mobilenet import processes
 from mcu_mobilenet.errors import UserError
 
 
@@ -61,7 +62,7 @@ def tflm_arena_bytes(model_path: str | Path) -> int | None:
 
 def _run_worker(model_path: str | Path, tmp: str, mode: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "mcu_mobilenet.oracle", mode, str(model_path), tmp]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = processes.run(command, capture_output=True, text=True)
     if result.returncode == 0:
         return result
     if result.returncode < 0:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tflite_builders as build
 from PIL import Image
 
 from mcu_mobilenet.boards import list_boards, load_board
@@ -77,87 +78,111 @@ def _still_serves(client, person_image: bytes) -> None:
     assert list(np.frombuffer(reply.output, dtype=np.int8)) == PERSON_OUTPUT
 
 
-def _infer_frame(data: bytes) -> bytes:
-    return protocol.encode_request(protocol.CMD_INFER, 0, data)
+def _load_body(data: bytes, offset: int = 0, sequence: int = 200) -> bytes:
+    return protocol.frame_body(protocol.CMD_LOAD, struct.pack("<I", offset) + data, sequence)
 
 
 def test_info_describes_the_model_and_build(an386, person_firmware):
     info = an386.info()
+    assert info.protocol_version == 2
     assert info.board == "qemu-mps2-an386"
     assert info.build_id == person_firmware("qemu-mps2-an386").build_id
     assert info.input.shape == (1, 96, 96, 1)
     assert info.input.zero_point == -1
     assert info.input.scale == pytest.approx(2 / 255)
     assert info.output.nbytes == 2
+    assert info.max_payload == protocol.ARGUMENT_BYTES + protocol.LOAD_CHUNK_BYTES
     assert info.timer_kind == "systick-icount"
     assert info.layer_names[-1] == "SOFTMAX"
 
 
-def test_corrupted_frame_gets_a_crc_error(an386, person_image):
-    frame = bytearray(_infer_frame(person_image))
-    frame[100] ^= 0x01
-    an386.transport.write(bytes(frame))
-    _expect_error(an386, protocol.ERR_BAD_CRC)
+def test_corrupted_frame_gets_a_crc_error_with_its_sequence(an386, person_image):
+    body = bytearray(_load_body(person_image[:1000], sequence=77))
+    body[100] ^= 0x01
+    an386.transport.write(protocol.wrap_body(bytes(body)), 5)
+    frame = an386.read_frame(20)
+    assert (frame.frame_type, frame.sequence, frame.payload[0]) == (
+        protocol.REPLY_ERROR, 77, protocol.ERR_BAD_CRC
+    )  # fmt: skip
     _still_serves(an386, person_image)
 
 
-def test_truncated_frame_gets_an_error_after_the_byte_timeout(an386, person_image):
-    an386.transport.write(_infer_frame(person_image)[:5000])
+def test_a_frame_cut_short_is_reported_when_the_next_one_starts(an386, person_image):
+    """No timeout in the firmware: the cut frame ends at the next frame's delimiter."""
+    cut = protocol.wrap_body(_load_body(person_image[:1000]))[:600]
+    an386.transport.write(cut, 5)
+    time.sleep(0.5)  # however long the line stays idle, nothing is lost or answered
+    an386.transport.write(bytes([protocol.FRAME_DELIMITER]), 5)
     _expect_error(an386, protocol.ERR_TRUNCATED)
     _still_serves(an386, person_image)
 
 
 def test_oversized_frame_is_refused_from_its_header(an386, person_image):
     too_long = an386.info().max_payload + 1
-    an386.transport.write(b"MM" + struct.pack("<BI", protocol.CMD_INFER, too_long) + bytes(3000))
+    body = b"MM" + struct.pack("<BBI", protocol.CMD_LOAD, 9, too_long) + bytes(3000)
+    an386.transport.write(protocol.wrap_body(body), 5)
     _expect_error(an386, protocol.ERR_TOO_LONG)
     _still_serves(an386, person_image)
 
 
 def test_length_field_larger_than_the_frame_is_a_truncation(an386, person_image):
-    frame = bytearray(protocol.encode_frame(protocol.CMD_INFO))
-    frame[3:7] = struct.pack("<I", 8)  # 8 payload bytes announced, none sent
-    an386.transport.write(bytes(frame))
+    body = bytearray(protocol.frame_body(protocol.CMD_INFO, b"", 5))
+    body[4:8] = struct.pack("<I", 8)  # 8 payload bytes announced, none sent
+    an386.transport.write(protocol.wrap_body(bytes(body)), 5)
     _expect_error(an386, protocol.ERR_TRUNCATED)
     _still_serves(an386, person_image)
 
 
-def test_length_field_smaller_than_the_frame_fails_the_crc(an386, person_image):
-    frame = bytearray(_infer_frame(person_image))
-    frame[3:7] = struct.pack("<I", 1000)
-    an386.transport.write(bytes(frame))
-    _expect_error(an386, protocol.ERR_BAD_CRC)
-    _still_serves(an386, person_image)
-
-
-def test_input_of_the_wrong_size_is_refused(an386, person_image):
-    an386.transport.write(_infer_frame(person_image[:-1]))
+def test_length_field_smaller_than_the_frame_is_refused(an386, person_image):
+    body = bytearray(_load_body(person_image[:1000]))
+    body[4:8] = struct.pack("<I", 500)
+    an386.transport.write(protocol.wrap_body(bytes(body)), 5)
     _expect_error(an386, protocol.ERR_BAD_LENGTH)
     _still_serves(an386, person_image)
 
 
+def test_loads_out_of_order_or_past_the_input_are_refused(an386, person_image):
+    an386.transport.write(protocol.wrap_body(_load_body(person_image[:100], offset=500)), 5)
+    _expect_error(an386, protocol.ERR_BAD_ARGUMENT)
+    an386.transport.write(protocol.wrap_body(_load_body(bytes(10), offset=9210)), 5)
+    _expect_error(an386, protocol.ERR_BAD_ARGUMENT)
+    _still_serves(an386, person_image)
+
+
+def test_inference_needs_the_whole_input_loaded_again(an386, person_image):
+    an386.infer(person_image)
+    infer = protocol.encode_request(protocol.CMD_INFER, 31, 0)
+    an386.transport.write(infer, 5)  # the last inference used the input up
+    _expect_error(an386, protocol.ERR_NO_INPUT)
+    an386.transport.write(protocol.wrap_body(_load_body(person_image[:1024])), 5)
+    assert protocol.parse_load(an386.read_frame(20)) == 1024
+    an386.transport.write(infer, 5)  # a part is not enough
+    _expect_error(an386, protocol.ERR_NO_INPUT)
+    _still_serves(an386, person_image)
+
+
 def test_garbage_bytes_get_a_sync_error(an386, person_image):
-    an386.transport.write(b"\x00\xffAT+RESET\r\nMX")
+    an386.transport.write(b"\x00\xffAT+RESET\r\nMX\x00", 5)
     _expect_error(an386, protocol.ERR_BAD_SYNC)
     _still_serves(an386, person_image)
 
 
 def test_unknown_command_and_bad_argument_are_refused(an386, person_image):
-    an386.transport.write(protocol.encode_frame(0x42))
+    an386.transport.write(protocol.encode_frame(0x42, b"", 3), 5)
     _expect_error(an386, protocol.ERR_BAD_COMMAND)
-    an386.transport.write(protocol.encode_request(protocol.CMD_BENCH, 0, person_image))
-    _expect_error(an386, protocol.ERR_BAD_ARGUMENT)
+    with pytest.raises(protocol.FirmwareError, match="BENCH runs must be 1 to 101"):
+        an386.bench(person_image, 0)
     _still_serves(an386, person_image)
 
 
 def test_bytes_arriving_slowly_are_still_one_frame(an386, person_image):
-    frame = _infer_frame(person_image)
+    frame = protocol.wrap_body(_load_body(person_image[:1024], sequence=90))
     for index in range(0, 64, 4):  # the header and the first input bytes, 4 at a time
-        an386.transport.write(frame[index : index + 4])
-        time.sleep(0.02)
-    an386.transport.write(frame[64:])
-    reply = protocol.parse_infer(an386.read_frame(20), 2)
-    assert list(np.frombuffer(reply.output, dtype=np.int8)) == PERSON_OUTPUT
+        an386.transport.write(frame[index : index + 4], 5)
+        time.sleep(0.05)
+    an386.transport.write(frame[64:], 5)
+    reply = an386.read_frame(20)
+    assert (reply.sequence, protocol.parse_load(reply)) == (90, 1024)
 
 
 def test_bench_and_profile_replies_are_consistent(an386, person_image):
@@ -173,7 +198,9 @@ def test_bench_and_profile_replies_are_consistent(an386, person_image):
 
 def test_a_no_reply_wait_times_out_with_a_clear_message(an386):
 
-    with pytest.raises(HarnessTimeout, match="0 of 7 bytes of the reply header"):
+    with pytest.raises(
+        HarnessTimeout, match=r"no frame from QEMU .* within 0\.5 s; it sent nothing"
+    ):
         an386.read_frame(0.5)
 
 
@@ -181,7 +208,7 @@ def test_a_hardfault_is_reported_over_the_uart(person_firmware):
     firmware = person_firmware("qemu-mps2-an386")
     with run_qemu(firmware.board, firmware.elf, timeout_seconds=20) as client:
         with pytest.raises(protocol.FirmwareFault, match="crashed with a fault") as fault:
-            protocol.raise_for_error(client.exchange(protocol.encode_request(protocol.CMD_CRASH)))
+            client.exchange(protocol.CMD_CRASH)
     assert fault.value.registers["cfsr"] & (1 << 16)  # UNDEFINSTR: the udf instruction
     assert fault.value.registers["hfsr"] & (1 << 30)  # escalated to HardFault
 
@@ -298,3 +325,17 @@ def test_run_and_profile_commands_classify_the_shared_images(run_cli, shared_mod
     )  # fmt: skip
     assert code == 0
     assert "DEPTHWISE_CONV_2D" in out and "SOFTMAX" in out and "instructions" in out
+
+
+def test_a_float_input_and_output_model_is_bit_exact_on_the_m4(tmp_path):
+    """float32 at both edges (QUANTIZE first, DEQUANTIZE last): the harness moves the tensors'
+    bytes whatever their type, and the float outputs equal TFLM's byte for byte."""
+    rng = np.random.default_rng(9)
+    model = build.conv2d(rng, 3, 4, (3, 3), 2, "SAME", 1, "RELU6")
+    path = build.convert(model, (1, 9, 9, 3), tmp_path / "float.tflite", rng, int8_io=False)
+    report = validate_on_board(path, "qemu-mps2-an386", backend="portable", inputs=3, seed=5)
+    assert report.passed, report.mismatches
+    assert report.bit_exact == 3
+    output = report.outputs[0]["output"]
+    assert len(output) == 5 * 5 * 4 and all(isinstance(value, float) for value in output)
+    assert len(set(output)) > 4  # real values, not a constant

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The harness firmware: serves INFO, INFER, BENCH and PROFILE requests over the board's UART
- * for the one model it is built with (docs/readme-firmware.md describes the protocol).
+/* The harness firmware: serves INFO, LOAD, INFER, BENCH, PROFILE and CALIBRATE requests over
+ * the board's UART for the one model it is built with (mm_protocol.h describes the protocol).
  *
  * Build-time configuration (board, UART, timer, model prefix, build id) arrives in the
  * force-included mm_build_config.h written by `mcu-mobilenet build`. */
@@ -18,28 +18,28 @@
 #define MODEL_FUNCTION(name) MM_GLUE(MM_MODEL_PREFIX, name)
 #define MODEL_CONSTANT(name) MM_GLUE(MM_MODEL_PREFIX_UPPER, name)
 
+/* int8_t, or float for a model with float input or output (QUANTIZE / DEQUANTIZE at its
+ * edges): the protocol carries the tensors' bytes either way. */
+typedef MODEL_FUNCTION(_input_t) input_t;
+typedef MODEL_FUNCTION(_output_t) output_t;
+
 #define INPUT_SIZE MODEL_CONSTANT(_INPUT_SIZE)
 #define OUTPUT_SIZE MODEL_CONSTANT(_OUTPUT_SIZE)
 #define LAYER_COUNT MODEL_CONSTANT(_LAYER_COUNT)
-#define MAX_PAYLOAD (MM_ARGUMENT_BYTES + INPUT_SIZE)
 #define MAX_BENCH_RUNS 101u
-#define BYTE_TIMEOUT_TICKS ((uint64_t)MM_TIMER_HZ * MM_BYTE_TIMEOUT_MS / 1000u)
-
-typedef struct {
-    uint8_t type;
-    uint32_t payload_length;
-    uint32_t argument; /* first 4 payload bytes, little-endian, when present */
-} request_t;
 
 typedef struct {
     uint64_t total_ticks;
     uint32_t stack_used;
 } run_result_t;
 
-static int8_t output[OUTPUT_SIZE];
+static output_t output[OUTPUT_SIZE / sizeof(output_t)];
 static uint64_t layer_end_ticks[LAYER_COUNT];
 static bool recording_layers;
 static int init_status;
+/* Bytes of the input slot filled by LOADs since the last inference (which overwrites the
+ * slot: it is part of the arena). */
+static uint32_t loaded_bytes;
 
 void mm_harness_layer_done(int layer_index, const void *layer_output, size_t output_bytes)
 {
@@ -48,12 +48,6 @@ void mm_harness_layer_done(int layer_index, const void *layer_output, size_t out
     if (recording_layers && layer_index >= 0 && layer_index < LAYER_COUNT) {
         layer_end_ticks[layer_index] = mm_timer_now();
     }
-}
-
-static uint32_t read_le32(const uint8_t *bytes)
-{
-    return (uint32_t)bytes[0] | ((uint32_t)bytes[1] << 8) | ((uint32_t)bytes[2] << 16) |
-           ((uint32_t)bytes[3] << 24);
 }
 
 static void append_u8(uint8_t value)
@@ -101,94 +95,17 @@ static void append_string(const char *text)
     mm_reply_append(text, length);
 }
 
-/* A few hundred instructions between two polls of the UART and the timer. Emulators run
- * plain instructions fast but every register access slowly, so this makes the virtual clock,
- * and with it the byte timeout, advance about ten times faster in host time. On a real board
- * it is far shorter than one byte at 115200 baud (87 us). */
-static void pause_between_polls(void)
+/* LOAD data goes straight into the model's input slot in the arena: the harness keeps no copy
+ * of the input. Bytes of a frame that fails its checks may land there too; loaded_bytes then
+ * goes back to 0, so an inference never runs on them. */
+static void store_input_byte(const mm_request_t *request, uint32_t index, uint8_t byte)
 {
-    for (uint32_t i = 0; i < 128u; ++i) {
-        __asm__ volatile("");
+    if (request->type != MM_CMD_LOAD || request->argument >= INPUT_SIZE ||
+        index >= INPUT_SIZE - request->argument) {
+        return;
     }
-}
-
-static bool read_byte_before_timeout(uint8_t *byte)
-{
-    uint64_t start = mm_timer_now();
-    while (!mm_uart_try_read(byte)) {
-        if (mm_timer_now() - start > BYTE_TIMEOUT_TICKS) {
-            return false;
-        }
-        pause_between_polls();
-    }
-    return true;
-}
-
-/* Drops whatever is still arriving, so the reply to a bad frame is not followed by errors
- * about the rest of it. */
-static void discard_until_idle(void)
-{
-    uint8_t byte;
-    while (read_byte_before_timeout(&byte)) {
-    }
-}
-
-/* Receives one frame. The first 4 payload bytes go to request->argument, the rest straight
- * into the model's input slot (no extra buffer). Returns 0 or an MM_ERR_* code. */
-static uint8_t receive_request(request_t *request)
-{
-    uint8_t byte;
-    while (!mm_uart_try_read(&byte)) {
-    }
-    if (byte != MM_MAGIC_0) {
-        discard_until_idle();
-        return MM_ERR_BAD_SYNC;
-    }
-    if (!read_byte_before_timeout(&byte)) {
-        return MM_ERR_TRUNCATED;
-    }
-    if (byte != MM_MAGIC_1) {
-        discard_until_idle();
-        return MM_ERR_BAD_SYNC;
-    }
-    uint8_t header[5];
-    for (size_t i = 0; i < sizeof header; ++i) {
-        if (!read_byte_before_timeout(&header[i])) {
-            return MM_ERR_TRUNCATED;
-        }
-    }
-    request->type = header[0];
-    request->payload_length = read_le32(&header[1]);
-    if (request->payload_length > MAX_PAYLOAD) {
-        discard_until_idle();
-        return MM_ERR_TOO_LONG;
-    }
-    uint32_t crc = mm_crc32_update(0u, header, sizeof header);
-    uint8_t argument[MM_ARGUMENT_BYTES] = {0u, 0u, 0u, 0u};
-    int8_t *input = MODEL_FUNCTION(_input_buffer)();
-    for (uint32_t i = 0; i < request->payload_length; ++i) {
-        if (!read_byte_before_timeout(&byte)) {
-            return MM_ERR_TRUNCATED;
-        }
-        crc = mm_crc32_update(crc, &byte, 1u);
-        if (i < MM_ARGUMENT_BYTES) {
-            argument[i] = byte;
-        } else {
-            input[i - MM_ARGUMENT_BYTES] = (int8_t)byte;
-        }
-    }
-    uint8_t received_crc[MM_CRC_BYTES];
-    for (size_t i = 0; i < sizeof received_crc; ++i) {
-        if (!read_byte_before_timeout(&received_crc[i])) {
-            return MM_ERR_TRUNCATED;
-        }
-    }
-    if (read_le32(received_crc) != crc) {
-        discard_until_idle();
-        return MM_ERR_BAD_CRC;
-    }
-    request->argument = read_le32(argument);
-    return 0u;
+    uint8_t *input = (uint8_t *)MODEL_FUNCTION(_input_buffer)();
+    input[request->argument + index] = byte;
 }
 
 static uint32_t stack_high_water_bytes(void)
@@ -226,7 +143,7 @@ static void serve_info(void)
     const char *const prefix = MM_MODEL_PREFIX_STRING;
 
     uint32_t length = 1u + string_bytes(MM_BOARD_NAME) + string_bytes(MM_BUILD_ID) +
-                      string_bytes(prefix) + string_bytes(MM_TIMER_KIND) + 4u * 7u + 4u +
+                      string_bytes(prefix) + string_bytes(MM_TIMER_KIND) + 4u * 6u + 4u +
                       tensor_info_bytes(input_rank) + tensor_info_bytes(output_rank) + 2u;
     for (size_t i = 0; i < LAYER_COUNT; ++i) {
         length += string_bytes(MODEL_FUNCTION(_layer_names)[i]);
@@ -238,8 +155,7 @@ static void serve_info(void)
     append_string(prefix);
     append_string(MM_TIMER_KIND);
     append_u32(MM_TIMER_HZ);
-    append_u32(MAX_PAYLOAD);
-    append_u32(MM_BYTE_TIMEOUT_MS);
+    append_u32(MM_MAX_PAYLOAD);
     append_u32(MODEL_CONSTANT(_ARENA_SIZE));
     append_u32(MODEL_CONSTANT(_SCRATCH_SIZE));
     append_u32(MODEL_CONSTANT(_WEIGHTS_SIZE));
@@ -259,7 +175,7 @@ static void serve_info(void)
 /* One inference on whatever is in the input slot. Returns the model's status. */
 static int run_once(bool record_layers, run_result_t *result)
 {
-    int8_t *input = MODEL_FUNCTION(_input_buffer)();
+    input_t *input = MODEL_FUNCTION(_input_buffer)();
     recording_layers = record_layers;
     uint64_t start = mm_timer_now();
     int status = MODEL_FUNCTION(_invoke)(input, output);
@@ -353,9 +269,53 @@ static void serve_calibrate(uint32_t iterations)
     mm_reply_end();
 }
 
-static void serve(const request_t *request)
+/* LOADs fill the input slot in order: each continues where the last one ended, or starts
+ * again at 0. The reply gives the bytes loaded so far. */
+static void serve_load(const mm_request_t *request)
 {
-    const bool with_input = request->payload_length == MAX_PAYLOAD;
+    const uint32_t offset = request->argument;
+    if (request->payload_length <= MM_ARGUMENT_BYTES) {
+        mm_reply_error(MM_ERR_BAD_LENGTH, "LOAD takes an offset and at least one byte");
+        return;
+    }
+    const uint32_t length = request->payload_length - MM_ARGUMENT_BYTES;
+    if (offset != 0u && offset != loaded_bytes) {
+        loaded_bytes = 0u;
+        mm_reply_error(MM_ERR_BAD_ARGUMENT, "LOAD must start at 0 or where the last one ended");
+        return;
+    }
+    if (offset >= INPUT_SIZE || length > INPUT_SIZE - offset) {
+        loaded_bytes = 0u;
+        mm_reply_error(MM_ERR_BAD_ARGUMENT, "LOAD goes past the end of the input");
+        return;
+    }
+    loaded_bytes = offset + length;
+    mm_reply_begin(MM_CMD_LOAD | MM_REPLY_FLAG, 4u);
+    append_u32(loaded_bytes);
+    mm_reply_end();
+}
+
+/* INFER, PROFILE and BENCH run on the loaded input; the inference overwrites it. */
+static void serve_inference(const mm_request_t *request)
+{
+    if (request->payload_length != MM_ARGUMENT_BYTES) {
+        mm_reply_error(MM_ERR_BAD_LENGTH, "INFER, PROFILE and BENCH take a 4-byte argument");
+        return;
+    }
+    if (loaded_bytes != INPUT_SIZE) {
+        mm_reply_error(MM_ERR_NO_INPUT, "the input is not loaded: LOAD all of it first");
+        return;
+    }
+    loaded_bytes = 0u;
+    if (request->type == MM_CMD_BENCH) {
+        serve_bench(request->argument);
+    } else {
+        serve_infer(request->type == MM_CMD_PROFILE);
+    }
+}
+
+static void serve(const mm_request_t *request)
+{
     switch (request->type) {
     case MM_CMD_INFO:
         if (request->payload_length != 0u) {
@@ -364,20 +324,13 @@ static void serve(const request_t *request)
             serve_info();
         }
         return;
+    case MM_CMD_LOAD:
+        serve_load(request);
+        return;
     case MM_CMD_INFER:
     case MM_CMD_PROFILE:
-        if (!with_input) {
-            mm_reply_error(MM_ERR_BAD_LENGTH, "payload must be 4 argument bytes and the input");
-        } else {
-            serve_infer(request->type == MM_CMD_PROFILE);
-        }
-        return;
     case MM_CMD_BENCH:
-        if (!with_input) {
-            mm_reply_error(MM_ERR_BAD_LENGTH, "payload must be 4 argument bytes and the input");
-        } else {
-            serve_bench(request->argument);
-        }
+        serve_inference(request);
         return;
     case MM_CMD_CALIBRATE:
         if (request->payload_length != MM_ARGUMENT_BYTES) {
@@ -395,15 +348,17 @@ static void serve(const request_t *request)
     }
 }
 
-static const char *error_message(uint8_t code)
+static const char *frame_error_message(uint8_t code)
 {
     switch (code) {
     case MM_ERR_BAD_SYNC:
         return "frame does not start with the magic bytes";
     case MM_ERR_TRUNCATED:
-        return "frame truncated: the line went idle before its end";
+        return "frame ended before its length field said";
     case MM_ERR_TOO_LONG:
         return "payload longer than the firmware accepts";
+    case MM_ERR_BAD_LENGTH:
+        return "frame goes on past its length field";
     default:
         return "CRC mismatch";
     }
@@ -418,10 +373,11 @@ int main(void)
     mm_reply_append(MM_BUILD_ID, strlen(MM_BUILD_ID));
     mm_reply_end();
     for (;;) {
-        request_t request;
-        uint8_t error = receive_request(&request);
+        mm_request_t request;
+        uint8_t error = mm_receive_request(&request, store_input_byte);
         if (error != 0u) {
-            mm_reply_error(error, error_message(error));
+            loaded_bytes = 0u; /* its bytes may have gone into the input slot */
+            mm_reply_error(error, frame_error_message(error));
         } else {
             serve(&request);
         }

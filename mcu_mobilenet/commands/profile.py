@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
 from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.commands.board_options import (
     add_board_arguments,
@@ -41,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         reply = session.client.profile(inputs[0].tobytes())
         layer_names = session.client.info().layer_names
         compiled_layers = session.built.compile_report["layers"]
+        output = session.output_values(reply.output)
     total = board.ticks_to_time(reply.ticks)
     layers = []
     for index, ticks in enumerate(reply.layer_ticks):
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         "input": names[0],
         "time_unit": board.time_unit,
         "time_per_inference": total,
-        "output": np.frombuffer(reply.output, dtype=np.int8).tolist(),
+        "output": output.tolist(),
         "layers": layers,
     }
     print(json.dumps(report, indent=2) if args.json else format_report(report))

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         names, inputs = collect_inputs(args, session.built.input, DEFAULT_INPUTS)
         for name, sample in zip(names, inputs, strict=True):
             reply = session.client.infer(sample.tobytes())
-            output = np.frombuffer(reply.output, dtype=np.int8)
+            output = session.output_values(reply.output)
             results.append(
                 {
                     "input": name,
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         "model": str(args.model),
         "board": board.name,
         "time_unit": board.time_unit,
+        "output_type": session.built.output.dtype,
         "results": results,
     }
     print(json.dumps(report, indent=2) if args.json else format_report(report))
@@ -65,10 +66,10 @@ def run(args: argparse.Namespace) -> int:
 
 def format_report(report: dict) -> str:
     rows = [[r["input"], _short(r["output"]), r["top_class"], r["time"]] for r in report["results"]]
-    headers = ["input", "output (int8)", "top class", report["time_unit"]]
+    headers = ["input", f"output ({report['output_type']})", "top class", report["time_unit"]]
     return f"{report['model']} on {report['board']}\n" + format_table(headers, rows, right={2, 3})
 
 
 def _short(values: list[int], shown: int = 10) -> str:
-    text = ", ".join(str(v) for v in values[:shown])
+    text = ", ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in values[:shown])
     return f"[{text}{', ...' if len(values) > shown else ''}]"

@@ -4,7 +4,7 @@
 QEMU connects to us as a TCP client: the host listens on port 0 first, so there is no race
 for a free port. Renode only offers a server socket terminal, so the host picks a free port
 and connects to it. Every process started here is ended when the `with` block exits, on
-errors and Ctrl-C too.
+errors, Ctrl-C and `kill` too (mcu_mobilenet/processes.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mcu_mobilenet import processes
 from mcu_mobilenet.boards import Board
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.harness.client import HarnessClient
@@ -42,7 +43,7 @@ class _Process:
         self.command = command
         self._log = tempfile.TemporaryFile(prefix="mcu-emulator-")
         try:
-            self._process = subprocess.Popen(
+            self._process = processes.start(
                 command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
             )
         except OSError as error:
@@ -69,47 +70,74 @@ class _Process:
         return (complaints or lines or ["no output"])[-1].strip()
 
     def end(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        processes.end(self._process)
         self._log.close()
 
 
-def qemu_command(board: Board, elf: Path, port: int) -> list[str]:
-    """`-icount shift=0`: one instruction is one nanosecond of virtual time (timing)."""
+def qemu_command(
+    board: Board, elf: Path, port: int, reconnect_seconds: int | None = None
+) -> list[str]:
+    """`-icount shift=0`: one instruction is one nanosecond of virtual time (timing).
+    `nodelay`: no Nagle delay on the UART's socket (it held every reply for 40 ms)."""
     assert board.qemu is not None
+    serial = f"tcp:127.0.0.1:{port},nodelay=on"
+    if reconnect_seconds is not None:
+        serial += f",reconnect={reconnect_seconds}"
     return [
         QEMU,
         "-machine", board.qemu.machine,
         "-display", "none",
         "-monitor", "none",
-        "-serial", f"tcp:127.0.0.1:{port}",
+        "-serial", serial,
         "-icount", "shift=0",
         *board.qemu.args,
         "-kernel", str(elf),
     ]  # fmt: skip
 
 
+class QemuUart:
+    """A running QEMU and the socket its UART connects to."""
+
+    def __init__(self, board: Board, listener: socket.socket, process: _Process):
+        self.board = board
+        self.listener = listener
+        self.process = process
+
+    def connect(self, timeout_seconds: float) -> HarnessClient:
+        """Waits for QEMU to connect the UART; the caller closes the client's transport."""
+        connection = _accept(self.listener, self.process)
+        transport = SocketTransport(connection, f"QEMU {self.board.name} UART")
+        return HarnessClient(transport, self.process.check_alive, timeout_seconds)
+
+
 @contextmanager
-def run_qemu(board: Board, elf: Path, timeout_seconds: float) -> Iterator[HarnessClient]:
+def start_qemu(board: Board, elf: Path, reconnect_seconds: int | None = None) -> Iterator[QemuUart]:
+    """QEMU running `elf`, ended when the block exits. With reconnect_seconds, QEMU connects
+    again that long after the host closes the UART's connection (tests of a closed line); it
+    then does not wait for the first connection, so the READY frame may be lost."""
     if shutil.which(QEMU) is None:
         raise UserError(f"{QEMU} not found: install QEMU (Debian: apt-get install qemu-system-arm)")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         port = listener.getsockname()[1]
-        process = _Process(f"QEMU ({board.name})", qemu_command(board, elf, port))
+        command = qemu_command(board, elf, port, reconnect_seconds)
+        process = _Process(f"QEMU ({board.name})", command)
         try:
-            connection = _accept(listener, process)
-            with _client(connection, process, f"QEMU {board.name} UART", timeout_seconds) as client:
-                client.wait_ready()
-                yield client
+            yield QemuUart(board, listener, process)
         finally:
             process.end()
+
+
+@contextmanager
+def run_qemu(board: Board, elf: Path, timeout_seconds: float) -> Iterator[HarnessClient]:
+    with start_qemu(board, elf) as qemu:
+        client = qemu.connect(timeout_seconds)
+        try:
+            client.wait_ready()
+            yield client
+        finally:
+            client.transport.close()
 
 
 @contextmanager
@@ -149,8 +177,8 @@ def run_renode(board: Board, elf: Path, timeout_seconds: float) -> Iterator[Harn
     if shutil.which(RENODE) is None:
         raise UserError(f"{RENODE} not found: install Renode (renode.io) to run {board.name}")
     port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="mcu-renode-") as tmp:
-        wrapper = Path(tmp) / "start.resc"
+    with processes.temporary_folder("mcu-renode-") as tmp:
+        wrapper = tmp / "start.resc"
         wrapper.write_text(renode_script(board, elf, port))
         process = _Process(f"Renode ({board.name})", [RENODE, "--disable-xwt", str(wrapper)])
         try:

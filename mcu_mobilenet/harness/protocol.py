@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The framed serial protocol spoken by firmware/harness (docs/readme-firmware.md).
+"""The framed serial protocol spoken by firmware/harness (firmware/harness/mm_protocol.h).
 
-Frame, both directions, little-endian: b"MM" | type (u8) | payload length (u32) | payload |
-CRC-32 (zlib) of type, length and payload. The host sends one request and reads one reply.
-This module only encodes and decodes; `HarnessClient` in client.py does the conversation.
+A frame, both directions: a zero byte, the COBS encoding of its body, a zero byte. The body,
+little-endian: b"MM" | type (u8) | sequence (u8) | payload length (u32) | payload | CRC-32
+(zlib) of type, sequence, length and payload. A zero byte is always a frame boundary, so a
+frame cut short ends where the next one starts: neither side needs a timeout to find frames.
+The host numbers its requests; the reply carries the request's number. This module only
+encodes and decodes; `HarnessClient` in client.py does the conversation.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.tensor_info import TensorInfo, byte_count
 
 MAGIC = b"MM"
-HEADER_BYTES = 7
+FRAME_DELIMITER = 0x00
+HEADER_BYTES = 8  # magic, type, sequence, payload length
 CRC_BYTES = 4
-PROTOCOL_VERSION = 1
-ARGUMENT_BYTES = 4  # requests with an input carry a u32 argument first
+PROTOCOL_VERSION = 2
+SEQUENCE_NONE = 0  # READY, and errors about frames too damaged to have a sequence number
 MAX_BENCH_RUNS = 101  # the most runs one BENCH request may ask for
 
 CMD_INFO = 0x01
@@ -27,6 +31,7 @@ CMD_INFER = 0x02
 CMD_BENCH = 0x03
 CMD_PROFILE = 0x04
 CMD_CALIBRATE = 0x05  # times a loop of exactly 2 x argument instructions
+CMD_LOAD = 0x06  # input bytes at an offset of the model's input slot
 CMD_CRASH = 0x0E
 REPLY_FLAG = 0x80
 REPLY_ERROR = 0x7F
@@ -42,18 +47,32 @@ ERROR_NAMES = {
     6: "bad length",
     7: "bad argument",
     8: "model error",
+    9: "input not loaded",
 }
 ERR_BAD_SYNC, ERR_TRUNCATED, ERR_TOO_LONG, ERR_BAD_CRC = 1, 2, 3, 4
-ERR_BAD_COMMAND, ERR_BAD_LENGTH, ERR_BAD_ARGUMENT, ERR_MODEL = 5, 6, 7, 8
+ERR_BAD_COMMAND, ERR_BAD_LENGTH, ERR_BAD_ARGUMENT, ERR_MODEL, ERR_NO_INPUT = 5, 6, 7, 8, 9
 
 TENSOR_DTYPES = ("int8", "float32")  # the element types a model input or output can have
+ARGUMENT_BYTES = 4  # every request payload starts with it (BENCH: runs; LOAD: the offset)
+LOAD_CHUNK_BYTES = 1024  # largest LOAD; the firmware's MM_MAX_PAYLOAD is 4 more
 
-# Largest reply the host accepts: guards against reading forever on a corrupted length.
+# Largest reply the host accepts: guards against collecting an endless stream as one frame.
 MAX_REPLY_PAYLOAD = 16 * 1024 * 1024
+_COBS_BLOCK = 254  # data bytes in a full COBS block, whose code byte is 0xFF
 
 
 class ProtocolError(UserError):
     """The bytes from the board do not form a valid frame."""
+
+
+class MalformedFrame(ProtocolError):
+    """Bytes between two frame delimiters that are not a valid frame. `frame_type` and
+    `sequence` are what its header claims, or None where it did not get that far."""
+
+    def __init__(self, message: str, frame_type: int | None = None, sequence: int | None = None):
+        super().__init__(message)
+        self.frame_type = frame_type
+        self.sequence = sequence
 
 
 class FirmwareError(UserError):
@@ -81,47 +100,129 @@ def crc32(data: bytes) -> int:
     return zlib.crc32(data) & 0xFFFFFFFF
 
 
-def encode_frame(frame_type: int, payload: bytes = b"") -> bytes:
-    body = struct.pack("<BI", frame_type, len(payload)) + payload
-    return MAGIC + body + struct.pack("<I", crc32(body))
+def cobs_encode(data: bytes) -> bytes:
+    """Consistent overhead byte stuffing: the same bytes with no zero among them."""
+    encoded = bytearray()
+    block = bytearray()
+    for byte in data:
+        if byte == 0:
+            encoded += bytes([len(block) + 1]) + block
+            block.clear()
+            continue
+        block.append(byte)
+        if len(block) == _COBS_BLOCK:
+            encoded += b"\xff" + block
+            block.clear()
+    return bytes(encoded + bytes([len(block) + 1]) + block)
 
 
-def encode_request(command: int, argument: int | None = None, data: bytes | None = None) -> bytes:
-    """Requests with an input carry a 4-byte argument first (BENCH: the number of runs)."""
-    if argument is None and data is None:
-        return encode_frame(command)
-    return encode_frame(command, struct.pack("<I", argument or 0) + (data or b""))
+def cobs_decode(encoded: bytes) -> bytes:
+    """The inverse of cobs_encode; raises MalformedFrame if a block is cut short."""
+    if FRAME_DELIMITER in encoded:
+        raise MalformedFrame("a COBS-encoded frame holds a zero byte")
+    decoded = bytearray()
+    position = 0
+    while position < len(encoded):
+        code = encoded[position]
+        block = encoded[position + 1 : position + code]
+        if len(block) != code - 1:
+            raise MalformedFrame(
+                f"frame cut short: its last block lacks {code - 1 - len(block)} bytes"
+            )
+        decoded += block
+        position += code
+        if code != 0xFF and position < len(encoded):
+            decoded.append(0)
+    return bytes(decoded)
+
+
+def frame_body(frame_type: int, payload: bytes = b"", sequence: int = SEQUENCE_NONE) -> bytes:
+    """A frame before COBS encoding: magic, header, payload, CRC."""
+    header = struct.pack("<BBI", frame_type, sequence, len(payload))
+    return MAGIC + header + payload + struct.pack("<I", crc32(header + payload))
+
+
+def wrap_body(body: bytes) -> bytes:
+    """What goes on the line for a frame body: delimiter, COBS encoding, delimiter."""
+    return bytes([FRAME_DELIMITER]) + cobs_encode(body) + bytes([FRAME_DELIMITER])
+
+
+def encode_frame(frame_type: int, payload: bytes = b"", sequence: int = SEQUENCE_NONE) -> bytes:
+    return wrap_body(frame_body(frame_type, payload, sequence))
+
+
+def encode_request(
+    command: int, sequence: int, argument: int | None = None, data: bytes = b""
+) -> bytes:
+    """Requests with a payload carry a 4-byte argument first (BENCH: runs; LOAD: offset)."""
+    if argument is None and not data:
+        return encode_frame(command, b"", sequence)
+    return encode_frame(command, struct.pack("<I", argument or 0) + data, sequence)
 
 
 @dataclass(frozen=True)
 class Frame:
     frame_type: int
+    sequence: int
     payload: bytes
 
 
-def decode_header(header: bytes) -> tuple[int, int]:
-    """Returns (type, payload length) of a 7-byte header, or raises ProtocolError."""
-    if header[:2] != MAGIC:
-        raise ProtocolError(
-            f"garbage on the serial line: expected a frame starting with 'MM', got "
-            f"{header[:16].hex(' ')} (wrong port or baud rate, or firmware that is not the "
-            "mcu-mobilenet harness)"
+def decode_frame(encoded: bytes) -> Frame:
+    """One frame from the bytes between two delimiters; raises MalformedFrame."""
+    body = cobs_decode(encoded)
+    if body[:2] != MAGIC:
+        raise MalformedFrame(
+            f"garbage on the serial line: a frame that does not start with 'MM' "
+            f"({body[:16].hex(' ')})"
         )
-    frame_type, length = struct.unpack("<BI", header[2:HEADER_BYTES])
-    if length > MAX_REPLY_PAYLOAD:
-        raise ProtocolError(f"reply announces {length} payload bytes: the line is corrupted")
-    return frame_type, length
-
-
-def check_crc(frame_type: int, payload: bytes, crc_bytes: bytes) -> Frame:
-    body = struct.pack("<BI", frame_type, len(payload)) + payload
-    (received,) = struct.unpack("<I", crc_bytes)
-    if received != crc32(body):
-        raise ProtocolError(
+    if len(body) < HEADER_BYTES + CRC_BYTES:
+        raise MalformedFrame(f"a frame of {len(body)} bytes, shorter than any frame")
+    frame_type, sequence, length = struct.unpack("<BBI", body[2:HEADER_BYTES])
+    payload = body[HEADER_BYTES:-CRC_BYTES]
+    if len(payload) != length:
+        raise MalformedFrame(
+            f"frame of type 0x{frame_type:02x} announces {length} payload bytes and holds "
+            f"{len(payload)}",
+            frame_type,
+            sequence,
+        )
+    (received,) = struct.unpack("<I", body[-CRC_BYTES:])
+    if received != crc32(body[2:-CRC_BYTES]):
+        raise MalformedFrame(
             f"reply frame of type 0x{frame_type:02x} has a bad CRC: the serial line "
-            "corrupted it (check the baud rate and cable)"
+            "corrupted it (check the baud rate and cable)",
+            frame_type,
+            sequence,
         )
-    return Frame(frame_type, payload)
+    return Frame(frame_type, sequence, payload)
+
+
+class FrameSplitter:
+    """Cuts a byte stream at frame delimiters. Bytes that pile up beyond the largest frame
+    without a delimiter are dropped and counted: a stream that never frames is garbage."""
+
+    def __init__(self, max_frame_bytes: int = 2 * MAX_REPLY_PAYLOAD):
+        self.max_frame_bytes = max_frame_bytes
+        self.dropped_bytes = 0
+        self._pending = bytearray()
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes received since the last delimiter."""
+        return bytes(self._pending)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The encoded frames that `data` completes (empty ones left out)."""
+        *ends, rest = data.split(bytes([FRAME_DELIMITER]))
+        complete = []
+        if ends:
+            complete = [bytes(self._pending) + ends[0], *ends[1:]]
+            self._pending = bytearray()
+        self._pending += rest
+        if len(self._pending) > self.max_frame_bytes:
+            self.dropped_bytes += len(self._pending)
+            self._pending.clear()
+        return [frame for frame in complete if frame]
 
 
 @dataclass(frozen=True)
@@ -133,7 +234,6 @@ class InfoReply:
     timer_kind: str
     timer_hz: int
     max_payload: int
-    byte_timeout_ms: int
     arena_bytes: int
     scratch_bytes: int
     weights_bytes: int
@@ -242,7 +342,7 @@ def parse_info(frame: Frame) -> InfoReply:
             "rebuild and reflash the firmware with this version of mcu-mobilenet"
         )
     board, build_id, prefix, timer_kind = (reader.string() for _ in range(4))
-    numbers = reader.unpack("7Ii")
+    numbers = reader.unpack("6Ii")
     input_info, output_info = reader.tensor(), reader.tensor()
     (layer_count,) = reader.unpack("H")
     names = tuple(reader.string() for _ in range(layer_count))
@@ -274,6 +374,14 @@ def parse_bench(frame: Frame) -> BenchReply:
     reply = BenchReply(*reader.unpack("IQQQI"))
     reader.finish()
     return reply
+
+
+def parse_load(frame: Frame) -> int:
+    """The input bytes loaded so far."""
+    reader = expect_reply(frame, CMD_LOAD)
+    (loaded,) = reader.unpack("I")
+    reader.finish()
+    return loaded
 
 
 def parse_calibrate(frame: Frame) -> int:

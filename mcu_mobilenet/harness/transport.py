@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Byte pipes to a board: pyserial URLs (/dev/ttyACM0, socket://host:port, loop://) and the
-TCP connection an emulator opens to us. Both read with a timeout and report a closed line."""
+TCP connection an emulator opens to us. Both read and write within a time limit and report a
+closed line."""
 
 from __future__ import annotations
 
@@ -18,10 +19,22 @@ class LineClosed(UserError):
     """The other end closed the connection."""
 
 
+class LineStalled(UserError):
+    """The other end stopped reading what we write."""
+
+    def __init__(self, description: str, byte_count: int, seconds: float):
+        super().__init__(
+            f"writing {byte_count} bytes to {description} did not finish within {seconds:.1f} s:"
+            " the other end is not reading (is the harness firmware running on it?)"
+        )
+
+
 class Transport(Protocol):
     description: str
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes, timeout: float) -> None:
+        """Writes all of `data` within `timeout` seconds, or raises LineStalled."""
+        ...
 
     def read_some(self, max_bytes: int, timeout: float) -> bytes:
         """Returns 1..max_bytes bytes, or b"" when none arrived within `timeout` seconds."""
@@ -37,6 +50,7 @@ class SerialTransport:
 
         self.description = url
         self._serial_exception = serial.SerialException
+        self._write_timeout = serial.SerialTimeoutException
         try:
             self._port = serial.serial_for_url(url, baudrate=baud, timeout=0.1)
         except (serial.SerialException, ValueError, OSError) as error:
@@ -45,10 +59,13 @@ class SerialTransport:
                 "plugged in, and that no other program holds the port)"
             ) from error
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, timeout: float) -> None:
+        # No flush(): it waits for the UART to drain, without a time limit.
         try:
+            self._port.write_timeout = max(timeout, 0.001)
             self._port.write(data)
-            self._port.flush()
+        except self._write_timeout:
+            raise LineStalled(self.description, len(data), timeout) from None
         except (self._serial_exception, OSError) as error:
             raise LineClosed(f"writing to {self.description} failed: {error}") from error
 
@@ -74,9 +91,12 @@ class SocketTransport:
         self.description = description
         self._socket = connection
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, timeout: float) -> None:
+        self._socket.settimeout(max(timeout, 0.001))  # a limit on the whole sendall
         try:
             self._socket.sendall(data)
+        except TimeoutError:
+            raise LineStalled(self.description, len(data), timeout) from None
         except OSError as error:
             raise LineClosed(f"writing to {self.description} failed: {error}") from error
 

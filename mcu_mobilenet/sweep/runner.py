@@ -24,11 +24,13 @@ here, into the same layout.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import functools
 import hashlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -36,9 +38,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
+from multiprocessing import active_children, get_context
 from pathlib import Path
 
+from mcu_mobilenet import processes
 from mcu_mobilenet.boards import load_board
 from mcu_mobilenet.compiler.backends import registry
 from mcu_mobilenet.errors import UserError
@@ -164,25 +167,52 @@ def _run_parallel(sweep_dir, pending, settings, jobs, finished, total) -> None:
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = get_context("spawn")
     with ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_limit_threads, initargs=(threads,)
+        jobs, mp_context=context, initializer=_start_worker, initargs=(threads, os.getpid())
     ) as pool:
         futures = {
-            pool.submit(run_point, sweep_dir, alpha, resolution, settings): (alpha, resolution)
+            pool.submit(_run_point_in_worker, sweep_dir, alpha, resolution, settings): (
+                alpha,
+                resolution,
+            )
             for alpha, resolution in pending
         }
-        for done, future in enumerate(as_completed(futures), start=1):
-            alpha, resolution = futures[future]
-            point = future.result()
-            log(
-                f"[{finished + done}/{total}] alpha {alpha!r}, resolution {resolution}: "
-                f"{point.status}"
-            )
-            write_results(sweep_dir, load_points(sweep_dir), settings.to_json())
+        try:
+            for done, future in enumerate(as_completed(futures), start=1):
+                alpha, resolution = futures[future]
+                point = future.result()
+                log(
+                    f"[{finished + done}/{total}] alpha {alpha!r}, resolution {resolution}: "
+                    f"{point.status}"
+                )
+                write_results(sweep_dir, load_points(sweep_dir), settings.to_json())
+        except BaseException:  # killed or failed: end the points, do not wait for them
+            for worker in active_children():
+                worker.terminate()
+            raise
 
 
-def _limit_threads(threads: int) -> None:
+def _start_worker(threads: int, parent_pid: int) -> None:
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    for number in processes.TERMINATING_SIGNALS:
+        signal.signal(number, _leave_idle_worker)
+    processes.die_with_parent(parent_pid)
+
+
+def _leave_idle_worker(number: int, frame) -> None:
+    raise SystemExit(128 + number)  # between points: an ordinary exit, exit handlers and all
+
+
+def _run_point_in_worker(*arguments) -> Point:
+    """run_point in a pool worker. A SIGTERM unwinds the point (its emulator ended, its
+    folders removed), then the worker leaves without taking another point from the pool,
+    after the interpreter's exit handlers (TensorFlow's remove its temporary files)."""
+    try:
+        with processes.terminating_signals_raise():
+            return run_point(*arguments)
+    except processes.Terminated as terminated:
+        atexit._run_exitfuncs()
+        os._exit(128 + terminated.signal_number)
 
 
 def _check_settings(sweep_dir: Path, settings: SweepSettings) -> None:

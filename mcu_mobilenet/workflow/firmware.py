@@ -12,11 +12,11 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mcu_mobilenet import processes
 from mcu_mobilenet.boards import Board
 from mcu_mobilenet.codegen.emitter import check_prefix
 from mcu_mobilenet.compiler.backends import registry
@@ -102,7 +102,7 @@ def build_firmware(
         f"STACK_SIZE={board.stack_bytes}",
     ]  # fmt: skip
     print(f"building firmware for {board.name} in {build_dir}", file=sys.stderr)
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = processes.run(command, capture_output=True, text=True)
     log = build_dir / "build.log"
     log.write_text(" ".join(command) + "\n" + result.stdout + result.stderr)
     if result.returncode != 0:
@@ -133,7 +133,7 @@ def check_model_fits(
 
 
 def read_memory_use(elf: Path, board: Board) -> MemoryUse:
-    output = subprocess.run(
+    output = processes.run(
         [CROSS_SIZE, "-A", "-d", str(elf)], capture_output=True, text=True, check=True
     ).stdout
     sizes: dict[str, int] = {}
@@ -199,7 +199,6 @@ def _config_header(board: Board, prefix: str, build_id: str) -> str:
         "MM_UART_BAUD": f"{board.uart.baud}u",
         "MM_TIMER_KIND": f'"{board.timer.kind}"',
         "MM_TIMER_HZ": f"{board.timer.clock_hz}u",
-        "MM_BYTE_TIMEOUT_MS": f"{board.byte_timeout_ms}u",
         "MM_CPU_HZ": f"{board.clock_hz}u",
     }
     if board.uart.tx_pin is not None:

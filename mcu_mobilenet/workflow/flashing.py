@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
+from mcu_mobilenet import processes
 from mcu_mobilenet.boards import Board
 from mcu_mobilenet.errors import UserError
 
@@ -29,7 +29,7 @@ def flash_command(board: Board, elf: Path) -> list[str]:
 def flash_firmware(board: Board, elf: Path) -> None:
     command = flash_command(board, elf)
     print(f"flashing {board.name}: {' '.join(command)}", file=sys.stderr)
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = processes.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         last = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-1]
         raise UserError(f"flashing {board.name} with {command[0]} failed: {last}")

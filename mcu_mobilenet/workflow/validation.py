@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mcu_mobilenet import oracle
+from mcu_mobilenet import oracle, processes
 from mcu_mobilenet.boards import Board, load_board
 from mcu_mobilenet.compiler.backends import registry
 from mcu_mobilenet.compiler.target import HOST
@@ -109,7 +109,7 @@ def build_host_runner(result: CompileResult, build_dir: Path) -> Path:
         str(executable),
         "-lm",
     ]
-    completed = subprocess.run(command, capture_output=True, text=True)
+    completed = processes.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         raise _build_failure("the generated code", compiler, completed.stderr)
     return executable
@@ -138,7 +138,7 @@ def _compile_library(
     command = [
         compiler, *HOST_CFLAGS, *LIBRARY_HOST_RELAXATIONS, *includes, "-c", *map(str, sources)
     ]  # fmt: skip
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=object_dir)
+    completed = processes.run(command, capture_output=True, text=True, cwd=object_dir)
     if completed.returncode != 0:
         raise _build_failure("CMSIS-NN's sources", compiler, completed.stderr)
     return [object_dir / f"{source.stem}.o" for source in sources]
@@ -187,7 +187,7 @@ def run_host_runner(
         if trace:
             command.append(str(tmp / "trace.bin"))
         try:
-            completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+            completed = processes.run(command, capture_output=True, text=True, timeout=600)
         except subprocess.TimeoutExpired:
             raise UserError(
                 f"the generated code ran {len(inputs)} inputs for more than 600 s on the host; "
@@ -314,7 +314,7 @@ def validate_on_board(
         outputs, times = [], []
         for sample in batch:
             reply = session.client.infer(sample.tobytes())
-            outputs.append(np.frombuffer(reply.output, dtype=np.int8))
+            outputs.append(session.output_values(reply.output))
             times.append(session.time(reply.ticks))
     reference = oracle.run_tflm(model_path, batch)
     ours = np.stack(outputs).reshape(reference.shape)

@@ -9,11 +9,11 @@ target may use: the unsuffixed functions for plain C, the _dsp and _mve ones for
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcu_mobilenet import processes
 from mcu_mobilenet.compiler.backends.cmsis_nn_library import source_closure
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.paths import FIRMWARE_DIR
@@ -59,7 +59,7 @@ def buffer_sizes(
     ]
     with tempfile.TemporaryDirectory(prefix="mcu-cmsis-nn-sizes-") as tmp:
         helper = _build_helper(root, Path(tmp))
-        completed = subprocess.run(
+        completed = processes.run(
             [str(helper)], input="\n".join(lines) + "\n", capture_output=True, text=True
         )
     if completed.returncode != 0:
@@ -92,7 +92,7 @@ def _build_helper(root: Path, build_dir: Path) -> Path:
         "-o",
         str(executable),
     ]
-    completed = subprocess.run(command, capture_output=True, text=True)
+    completed = processes.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"CMSIS-NN buffer size helper does not build:\n{completed.stderr}")
     return executable
