@@ -52,6 +52,26 @@ def test_every_board_builds_person_detect(board, compiled, tmp_path):
         ["arm-none-eabi-nm", str(firmware.elf)], capture_output=True, text=True
     ).stdout
     assert not re.search(r"\b(malloc|_sbrk|printf)\b", symbols)
+    # Inference code from the map = the linked sizes of the kernels' and model code's symbols
+    # (plus alignment padding); the harness and board code are not in it.
+    model_code = [s for s in sources.sources if not s.name.endswith("_weights.c")]
+    linked = _linked_symbol_bytes(
+        firmware.elf, [tmp_path / "obj" / f"{s}.o"[1:] for s in model_code]
+    )
+    assert linked <= memory.flash_inference_code <= linked + 128
+    assert memory.flash_inference_code < memory.flash_code_and_data
+
+
+def _linked_symbol_bytes(elf, objects) -> int:
+    """Sizes, in the ELF, of the code and constant symbols the objects define."""
+
+    def symbols(path, *options):
+        command = ["arm-none-eabi-nm", "--defined-only", *options, str(path)]
+        lines = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        return [line.split() for line in lines.splitlines()]
+
+    names = {f[2] for o in objects for f in symbols(o) if len(f) == 3 and f[1] in "tTrRdD"}
+    return sum(int(f[1], 16) for f in symbols(elf, "-S") if len(f) == 4 and f[3] in names)
 
 
 def test_build_command_prints_the_memory_split_and_refuses_to_overwrite(

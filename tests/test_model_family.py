@@ -5,9 +5,11 @@ import json
 
 import pytest
 
+from mcu_mobilenet.compiler.model_checker import check_model
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.model.counting import count_network, network_costs
 from mcu_mobilenet.model.family import MobileNetConfig, mobilenet_layers, scaled_channels
+from mcu_mobilenet.sweep.family_graph import family_graph
 
 
 def totals(alpha=1.0, resolution=224, variant="separable"):
@@ -150,6 +152,12 @@ def test_any_alpha_in_range_and_any_multiple_of_32_builds_consistent_shapes():
             for before, after in zip(layers, layers[1:], strict=False):
                 assert before.output_shape == after.input_shape
             assert layers[-5].output_shape[:2] == (resolution // 32, resolution // 32)
+
+
+@pytest.mark.parametrize("variant", ["separable", "shallow", "full"])
+def test_the_built_graph_of_every_variant_passes_the_model_checker(variant):
+    # The sweep's fit check compiles these graphs; a checker rejection there fails every point.
+    check_model(family_graph(MobileNetConfig(alpha=0.25, resolution=32, variant=variant)))
 
 
 @pytest.mark.parametrize(

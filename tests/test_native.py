@@ -63,7 +63,7 @@ def _random_cases(count: int) -> list:
 
 @pytest.mark.parametrize("kind, args, shape, input_range", _random_cases(21))
 def test_one_op_is_bit_exact_on_the_host(tmp_path, kind, args, shape, input_range):
-    rng = np.random.default_rng(abs(hash(str(args))) % 2**32)
+    rng = build.case_rng(args)
     make = build.depthwise if kind == "depthwise" else build.conv2d
     path = build.convert(make(rng, *args), shape, tmp_path / "op.tflite", rng, input_range)
     kernels = [layer.kernel for layer in analyze(path, "native").layers]

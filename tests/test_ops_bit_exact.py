@@ -52,7 +52,7 @@ def _random_conv_cases(count: int, depthwise: bool) -> list:
     _random_conv_cases(10, depthwise=False) + _random_conv_cases(8, depthwise=True),
 )
 def test_convolutions(tmp_path, depthwise, args, shape, input_range):
-    rng = np.random.default_rng(abs(hash(str(args))) % 2**32)
+    rng = build.case_rng(args)
     model = (build.depthwise if depthwise else build.conv2d)(rng, *args)
     path = build.convert(model, shape, tmp_path / "op.tflite", rng, input_range)
     _assert_bit_exact(path)

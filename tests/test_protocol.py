@@ -514,7 +514,7 @@ def test_the_bench_run_limit_is_the_firmwares():
 
 def test_a_tensor_whose_size_is_not_int8_or_float32_is_a_protocol_error(loop):
     payload = _info_payload().replace(struct.pack("<IB", 9216, 4), struct.pack("<IB", 9217, 4), 1)
-    loop.write(protocol.encode_frame(protocol.CMD_INFO | protocol.REPLY_FLAG, payload))
+    loop.write(protocol.encode_frame(protocol.CMD_INFO | protocol.REPLY_FLAG, payload, 1), 1.0)
     with pytest.raises(protocol.ProtocolError, match="neither int8 nor float32"):
         HarnessClient(loop, timeout_seconds=2.0).info()
 

@@ -46,7 +46,7 @@ class GraphBuilder:
     ) -> int:
         """CONV_2D with SAME padding; filter [C_OUT, K, K, C_IN], quantized per output channel."""
         _, height, width, in_channels = self.tensors[x].shape
-        filt = self._filter((out_channels, kernel, kernel, in_channels), out_channels)
+        filt = self._filter((out_channels, kernel, kernel, in_channels), axis=0)
         options = ir.Conv2DOptions("SAME", stride, stride, activation)
         shape = (1, _same(height, stride), _same(width, stride), out_channels)
         return self._op("CONV_2D", (x, filt, self._bias(out_channels)), shape, options)
@@ -54,7 +54,7 @@ class GraphBuilder:
     def depthwise_conv2d(self, x: int, kernel: int, stride: int, activation: str = "RELU6") -> int:
         """DEPTHWISE_CONV_2D, multiplier 1, SAME padding; filter [1, K, K, C]."""
         _, height, width, channels = self.tensors[x].shape
-        filt = self._filter((1, kernel, kernel, channels), channels)
+        filt = self._filter((1, kernel, kernel, channels), axis=3)
         options = ir.DepthwiseConv2DOptions("SAME", stride, stride, 1, activation)
         shape = (1, _same(height, stride), _same(width, stride), channels)
         return self._op("DEPTHWISE_CONV_2D", (x, filt, self._bias(channels)), shape, options)
@@ -69,7 +69,7 @@ class GraphBuilder:
     def fully_connected(self, x: int, outputs: int) -> int:
         """FULLY_CONNECTED without activation; filter [OUTPUTS, DEPTH], per channel."""
         depth = self.tensors[x].shape[-1]
-        filt = self._filter((outputs, depth), outputs)
+        filt = self._filter((outputs, depth), axis=0)
         options = ir.FullyConnectedOptions("NONE")
         inputs = (x, filt, self._bias(outputs))
         return self._op("FULLY_CONNECTED", inputs, (1, outputs), options, LOGITS_OUTPUT)
@@ -93,8 +93,10 @@ class GraphBuilder:
         self.tensors.append(ir.Tensor(index, f"t{index}", tuple(shape), dtype, quantization, data))
         return index
 
-    def _filter(self, shape: tuple[int, ...], channels: int) -> int:
-        quantization = ir.Quantization((FILTER_SCALE,) * channels, (0,) * channels)
+    def _filter(self, shape: tuple[int, ...], axis: int) -> int:
+        """A per-channel filter quantized along `axis`, as TFLite lays them out."""
+        channels = shape[axis]
+        quantization = ir.Quantization((FILTER_SCALE,) * channels, (0,) * channels, axis)
         return self._tensor(shape, "int8", quantization, np.ones(shape, dtype=np.int8))
 
     def _bias(self, channels: int) -> int:

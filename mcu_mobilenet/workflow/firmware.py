@@ -22,7 +22,7 @@ from mcu_mobilenet.codegen.emitter import check_prefix
 from mcu_mobilenet.compiler.backends import registry
 from mcu_mobilenet.compiler.target import board_target
 from mcu_mobilenet.errors import UserError
-from mcu_mobilenet.paths import FIRMWARE_DIR
+from mcu_mobilenet.paths import BOARDS_DIR, FIRMWARE_DIR
 from mcu_mobilenet.tensor_info import TensorInfo
 from mcu_mobilenet.toolchain import CROSS_GCC, CROSS_SIZE
 from mcu_mobilenet.workflow.compile import compile_model
@@ -53,6 +53,7 @@ class MemoryUse:
     ram_stack: int
     ram_total: int
     ram_capacity: int
+    flash_inference_code: int  # kernels and model code (no weights, harness, board or libc)
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -156,7 +157,45 @@ def read_memory_use(elf: Path, board: Board) -> MemoryUse:
         ram_stack=stack,
         ram_total=arena + static + stack,
         ram_capacity=board.ram.size,
+        flash_inference_code=inference_code_bytes(elf.with_suffix(".map")),
     )
+
+
+# In the linker map, an output section starts at column 0; each input section kept in it is
+# " .name" then "address size object" (on the same line when the name is short).
+_OUTPUT_SECTION = re.compile(r"^(\.\S+)")
+_INPUT_SECTION = re.compile(r"^ (\.\S+)(?:\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+))?\s*$")
+_KEPT = re.compile(r"^\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+)\s*$")
+_CODE_SECTIONS = (".text", ".ARM.exidx", ".data")
+
+
+def inference_code_bytes(map_file: Path) -> int:
+    """Flash bytes of code and constants other than weights that the kernels and the model's
+    code keep in the linked ELF: what an application pays to run the model, besides weights.
+    The harness, the board files and the C library are not counted."""
+    not_inference = (str(FIRMWARE_DIR / "harness") + "/", str(BOARDS_DIR) + "/")
+    total, output_section, input_section = 0, "", False
+    for line in map_file.read_text().split("Linker script and memory map", 1)[-1].splitlines():
+        if match := _OUTPUT_SECTION.match(line):
+            output_section = match.group(1)
+            continue
+        if match := _INPUT_SECTION.match(line):
+            input_section = True
+            if match.group(2) is None:
+                continue
+            size, origin = match.group(2), match.group(3)
+        elif input_section and (match := _KEPT.match(line)):
+            size, origin = match.group(1), match.group(2)
+        else:
+            input_section = False
+            continue
+        input_section = False
+        if output_section not in _CODE_SECTIONS or not origin.endswith(".o"):
+            continue  # weights, RAM, debug information, or a C library archive member
+        if any(part in origin for part in not_inference):
+            continue
+        total += int(size, 16)
+    return total
 
 
 def _raise_build_failure(output: str, board: Board, model_name: str, log: Path) -> None:
