@@ -8,11 +8,13 @@ the plotting function), so every command starts fast and `compile`, `validate`, 
 """
 
 import argparse
+import contextlib
 import importlib
 import sys
 
 from mcu_mobilenet import __version__
 from mcu_mobilenet.errors import INTERNAL_ERROR_EXIT, UserError, describe_internal_error
+from mcu_mobilenet.model.tf_env import native_logs_hidden
 from mcu_mobilenet.processes import Terminated, terminating_signals_raise
 
 # Subcommands in workflow order; each names a module in mcu_mobilenet/commands/.
@@ -47,12 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tensorflow_logs_hidden(args: argparse.Namespace):
+    uses_tensorflow = getattr(args, "uses_tensorflow", False)
+    return native_logs_hidden() if uses_tensorflow else contextlib.nullcontext()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with terminating_signals_raise():  # `kill` unwinds like Ctrl-C: nothing left behind
-            return int(args.run(args) or 0)
+        with terminating_signals_raise(), _tensorflow_logs_hidden(args):
+            return int(args.run(args) or 0)  # `kill` unwinds like Ctrl-C: nothing left behind
     except UserError as error:
         print(f"mcu-mobilenet {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ def format_bench_report(report: dict) -> str:
         ["flash: weights", memory["flash_weights"]],
         ["flash: code and data", memory["flash_code_and_data"]],
         ["flash: total", memory["flash_total"]],
+        ["  of which inference code (kernels, model code)", memory["flash_inference_code"]],
         ["RAM: arena (activations and scratch)", memory["ram_arena"]],
         ["  of which scratch", report["scratch_bytes"]],
         ["RAM: static data", memory["ram_static"]],

@@ -5,6 +5,8 @@ float accuracy, from every float format; and every error case on one line."""
 import io
 import json
 import os
+import subprocess
+import sys
 from contextlib import redirect_stdout
 
 import numpy as np
@@ -18,6 +20,7 @@ from mcu_mobilenet.cli import main
 from mcu_mobilenet.io import atomic_path
 from mcu_mobilenet.model import synthetic
 from mcu_mobilenet.model.data import load_data, to_model_input
+from mcu_mobilenet.model.tf_env import is_native_log_line
 from mcu_mobilenet.oracle import run_tflm
 
 MOBILENET_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
@@ -303,3 +306,31 @@ def test_atomic_outputs_leave_nothing_when_the_writer_fails(tmp_path):
         temporary.write_bytes(b"new but unfinished")
         raise RuntimeError("interrupted")
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+# The child imports TensorFlow (whose C++ logs go straight to descriptor 2), then writes an
+# ordinary line on descriptor 2 and one through sys.stderr.
+_NOISY_CHILD = """
+import os, sys
+from mcu_mobilenet.model.tf_env import native_logs_hidden, quiet_tensorflow
+quiet_tensorflow()
+with native_logs_hidden():
+    import tensorflow as tf
+    tf.constant(1) + 1
+    os.write(2, b"W0000 00:00:1796312319.062794   21807 cuda_platform.cc:52] probe\\nkept 1\\n")
+    print("kept 2", file=sys.stderr)
+print("kept 3", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_tensorflow_native_logs_are_hidden_and_everything_else_kept(keep):
+    environment = dict(os.environ, MCU_MOBILENET_TF_LOGS="1" if keep else "0")
+    child = subprocess.run(
+        [sys.executable, "-c", _NOISY_CHILD], capture_output=True, text=True, env=environment
+    )
+    assert child.returncode == 0, child.stderr
+    lines = child.stderr.splitlines()
+    assert [line for line in lines if line.startswith("kept")] == ["kept 1", "kept 2", "kept 3"]
+    native = [line for line in lines if is_native_log_line(line.encode())]
+    assert (len(native) >= 2) if keep else (native == [])  # the probe line and TF's own

@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_backend_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, uses_tensorflow=True)
 
 
 def run(args: argparse.Namespace) -> int:

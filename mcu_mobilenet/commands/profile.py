@@ -14,7 +14,7 @@ from mcu_mobilenet.commands.board_options import (
     resolve_backend,
 )
 from mcu_mobilenet.table import format_table
-from mcu_mobilenet.workflow.session import open_session
+from mcu_mobilenet.workflow.benchmark import profile_on_board
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,41 +32,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
 
     board = load_board(args.board)
-    with open_session(
-        args.model, board, args.port, resolve_backend(args.backend, board), args.timeout, args.flash
-    ) as session:
-        names, inputs = collect_inputs(args, session.built.input, 1)
-        reply = session.client.profile(inputs[0].tobytes())
-        layer_names = session.client.info().layer_names
-        compiled_layers = session.built.compile_report["layers"]
-        output = session.output_values(reply.output)
-    total = board.ticks_to_time(reply.ticks)
-    layers = []
-    for index, ticks in enumerate(reply.layer_ticks):
-        time = board.ticks_to_time(ticks)
-        compiled = compiled_layers[index] if index < len(compiled_layers) else {}
-        macs = compiled.get("macs", 0)
-        layers.append(
-            {
-                "index": index,
-                "op": layer_names[index],
-                "kernel": compiled.get("kernel", ""),
-                "macs": macs,
-                "time": time,
-                "share": round(time / total, 4) if total else 0.0,
-                "time_per_mac": round(time / macs, 3) if macs else None,
-            }
-        )
-    report = {
-        "model": str(args.model),
-        "board": board.name,
-        "backend": session.built.compile_report["backend"],
-        "input": names[0],
-        "time_unit": board.time_unit,
-        "time_per_inference": total,
-        "output": output.tolist(),
-        "layers": layers,
-    }
+
+    def choose_input(tensor):
+        names, inputs = collect_inputs(args, tensor, 1)
+        return names[0], inputs[0]
+
+    report = profile_on_board(
+        args.model,
+        board,
+        resolve_backend(args.backend, board),
+        args.port,
+        args.timeout,
+        args.flash,
+        choose_input,
+    )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--held-out", default="0.2", help="held-out share of the data (0.2)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, uses_tensorflow=True)
 
 
 def run(args: argparse.Namespace) -> int:

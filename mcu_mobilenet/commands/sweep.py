@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("-o", "--output", type=Path, required=True, help="sweep folder")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, uses_tensorflow=True)
 
 
 def parse_list(text: str, kind: type, option: str) -> list:

@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, help="the model file, NAME.keras")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, uses_tensorflow=True)
 
 
 def run(args: argparse.Namespace) -> int:
