@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +61,38 @@ def test_every_board_builds_person_detect(board, compiled, tmp_path):
     )
     assert linked <= memory.flash_inference_code <= linked + 128
     assert memory.flash_inference_code < memory.flash_code_and_data
+    # The flash images: the bytes the ELF loads into flash, from the start of flash (with the
+    # padding that aligns each section).
+    binary = tmp_path / "firmware.bin"
+    if board.name == "qemu-mps3-an547":  # boots from its ITCM, below the flash: .hex only
+        assert not binary.exists() and (tmp_path / "firmware.hex").stat().st_size > 0
+    else:
+        image = _intel_hex_bytes(tmp_path / "firmware.hex", board.flash.origin)
+        assert binary.read_bytes() == image
+        assert memory.flash_total <= len(image) <= memory.flash_total + 64
+
+
+def _intel_hex_bytes(path, origin: int) -> bytes:
+    """The data of an Intel HEX file's records from address `origin` (types 00 data, 02
+    segment and 04 linear base address)."""
+    image, upper = bytearray(), 0
+    for line in path.read_text().split():
+        record = bytes.fromhex(line[1:])
+        assert sum(record) % 256 == 0, line  # checksum
+        count, address, kind, data = (
+            record[0],
+            int.from_bytes(record[1:3], "big"),
+            record[3],
+            record[4:-1],
+        )
+        assert len(data) == count
+        if kind in (2, 4):
+            upper = int.from_bytes(data, "big") << (4 if kind == 2 else 16)
+        elif kind == 0:
+            start = upper + address - origin
+            image[len(image) : start] = bytes(max(0, start - len(image)))
+            image[start : start + count] = data
+    return bytes(image)
 
 
 def _linked_symbol_bytes(elf, objects) -> int:
@@ -133,3 +166,21 @@ def test_the_linker_catches_what_the_early_check_cannot(compiled, tmp_path):
     )
     with pytest.raises(UserError, match=r"does not fit qemu-mps2-an386: .* more flash"):
         build_firmware(board, sources, tmp_path / "build", "person_detect.tflite")
+
+
+def test_a_compile_error_shows_the_compilers_line_and_keeps_the_log(compiled, tmp_path):
+    sources, _ = compiled
+    broken = tmp_path / "broken.c"
+    broken.write_text("int broken(void) { return undeclared_name; }\n")
+    with_broken = ModelSources((*sources.sources, broken), sources.include_dirs, sources.prefix)
+    build = tmp_path / "build"
+    with pytest.raises(UserError) as error:
+        build_firmware(load_board("qemu-mps2-an386"), with_broken, build, "person_detect.tflite")
+    message = str(error.value)
+    assert "\n" not in message
+    assert re.search(r"broken\.c:1:\d+: error: 'undeclared_name' undeclared", message), message
+    assert "-Werror" not in message  # the diagnostic, not the command line
+    log = Path(message.rsplit("full log: ", 1)[1])
+    shutil.rmtree(build)  # what `build` does with a failed build folder
+    assert "undeclared_name" in log.read_text()
+    log.unlink()

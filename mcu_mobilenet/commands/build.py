@@ -22,8 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "build",
         help="build firmware for a board around a compiled model",
         description="Compile MODEL and build the harness firmware for BOARD into OUTDIR "
-        "(firmware.elf, firmware.map, the model's C sources). Prints flash and RAM read from "
-        "the ELF; fails when the model does not fit the board.",
+        "(firmware.elf, .map, .hex and, where the image starts at flash, .bin; the model's C "
+        "sources). Prints flash and RAM read from the ELF; fails when the model does not fit "
+        "the board.",
     )
     parser.add_argument("model", type=Path, help="int8 .tflite model")
     parser.add_argument(
@@ -67,6 +68,8 @@ def build_report(model: Path, board, built, output: Path) -> dict:
         "board": board.name,
         "backend": built.compile_report["backend"],
         "elf": str(output / "firmware.elf"),
+        "hex": str(output / "firmware.hex"),
+        "bin": str(output / "firmware.bin") if (output / "firmware.bin").exists() else None,
         "build_id": built.firmware.build_id,
         "cpu_flags": board.cpu_flags,
         "flash_bytes": memory.flash_total,
@@ -97,7 +100,8 @@ def format_report(report: dict) -> str:
     return "\n".join([
         f"{report['model']} for {report['board']} ({' '.join(report['cpu_flags'])}, "
         f"{report['backend']} backend): "
-        f"{report['elf']} (build {report['build_id']})",
+        f"{report['elf']} (build {report['build_id']}; to flash: "
+        f"{', '.join(filter(None, (report['hex'], report['bin'])))})",
         format_table(["memory", "part", "bytes", "of the board's"], rows, right={2, 3}),
     ])  # fmt: skip
 

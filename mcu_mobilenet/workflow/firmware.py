@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from mcu_mobilenet.compiler.target import board_target
 from mcu_mobilenet.errors import UserError
 from mcu_mobilenet.paths import BOARDS_DIR, FIRMWARE_DIR
 from mcu_mobilenet.tensor_info import TensorInfo
-from mcu_mobilenet.toolchain import CROSS_GCC, CROSS_SIZE
+from mcu_mobilenet.toolchain import CROSS_GCC, CROSS_OBJCOPY, CROSS_SIZE
 from mcu_mobilenet.workflow.compile import compile_model
 
 HARNESS_SOURCES = ("main.c", "mm_protocol.c", "fault.c")
@@ -71,7 +72,7 @@ def build_firmware(
     board: Board, model: ModelSources, build_dir: Path, model_name: str = "the model"
 ) -> Firmware:
     """Builds build_dir/firmware.elf. `model_name` names the model in error messages."""
-    for tool in (CROSS_GCC, CROSS_SIZE, "make"):
+    for tool in (CROSS_GCC, CROSS_SIZE, CROSS_OBJCOPY, "make"):
         if shutil.which(tool) is None:
             raise UserError(
                 f"{tool} not found: install the Arm GNU toolchain and make "
@@ -110,7 +111,29 @@ def build_firmware(
         _raise_build_failure(result.stdout + result.stderr, board, model_name, log)
     elf = build_dir / "firmware.elf"
     memory = read_memory_use(elf, board)
+    _write_flash_binary(elf, board)
     return Firmware(elf, board, build_id, memory)
+
+
+FLASH_SECTIONS = (".vectors", ".weights", ".text", ".ARM.exidx")
+
+
+def _write_flash_binary(elf: Path, board: Board) -> None:
+    """firmware.bin, the raw flash image from the start of flash, when everything the ELF
+    loads at reset lies in the board's flash (a board that boots from another region, such
+    as the Cortex-M55's ITCM, gets the .hex only: a .bin would fill the gap with zeros)."""
+    output = processes.run(
+        [CROSS_SIZE, "-A", "-d", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    flash_end = board.flash.origin + board.flash.size
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[0] in FLASH_SECTIONS and int(fields[1]) > 0:
+            if not board.flash.origin <= int(fields[2]) < flash_end:
+                return
+    processes.run(
+        [CROSS_OBJCOPY, "-O", "binary", str(elf), str(elf.with_suffix(".bin"))], check=True
+    )
 
 
 def check_model_fits(
@@ -208,9 +231,27 @@ def _raise_build_failure(output: str, board: Board, model_name: str, log: Path) 
             f"{model_name} does not fit {board.name}: the firmware needs {excess:,} bytes more "
             f"{memory} than the board's {capacity:,}; use a smaller model or a bigger board"
         )
-    errors = [line for line in output.splitlines() if "error" in line.lower()]
-    first = errors[0].strip() if errors else (output.strip().splitlines() or ["no output"])[-1]
-    raise UserError(f"firmware build for {board.name} failed: {first} (full log: {log})")
+    # The compiler's and linker's own diagnostics, never the command lines that carry -Werror.
+    diagnostics = [
+        line.strip()
+        for line in output.splitlines()
+        if _DIAGNOSTIC.search(line) and not line.lstrip().startswith(CROSS_GCC)
+    ]
+    first = diagnostics[0] if diagnostics else (output.strip().splitlines() or ["no output"])[-1]
+    more = f" (and {len(diagnostics) - 1} more)" if len(diagnostics) > 1 else ""
+    kept = _keep_log(log)
+    raise UserError(f"firmware build for {board.name} failed: {first}{more}; full log: {kept}")
+
+
+_DIAGNOSTIC = re.compile(r": (?:fatal )?error: |undefined reference to |multiple definition of ")
+
+
+def _keep_log(log: Path) -> Path:
+    """A copy of the build log that outlives the build folder, which is removed on failure."""
+    handle, kept = tempfile.mkstemp(prefix="mcu-mobilenet-build-", suffix=".log")
+    with os.fdopen(handle, "wb") as copy:
+        copy.write(log.read_bytes())
+    return Path(kept)
 
 
 def _build_id(board: Board, sources: list[Path]) -> str:
