@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Runs `mcu-mobilenet ARGS...` and SIGKILLs it mid-write: when it is about to rename the
-Nth temporary file whose name matches a pattern into place, the file is cut to half its
-length (a write torn by the kill) and the process kills itself, at that exact moment.
+"""Runs `mcu-mobilenet ARGS...` and SIGKILLs it mid-write: when it is about to rename a
+temporary file into place for the Nth time over a name that matches a pattern, the temporary
+file is cut to half its length (a write torn by the kill) and the process kills itself, at
+that exact moment.
 
-    KILL_AT_RENAME=.point.json.*  KILL_AT_RENAME_COUNT=2  python kill_at_rename.py sweep ...
+    KILL_AT_RENAME=point.json  KILL_AT_RENAME_COUNT=2  python kill_at_rename.py sweep ...
 
 The hook is an audit hook (`os.rename` is audited, os.replace included): nothing in the
 project is changed for the test.
@@ -20,7 +21,7 @@ def _install(pattern: str, count: int) -> None:
 
     def hook(event: str, args: tuple) -> None:
         nonlocal seen
-        if event != "os.rename" or not fnmatch.fnmatch(os.path.basename(str(args[0])), pattern):
+        if event != "os.rename" or not fnmatch.fnmatch(os.path.basename(str(args[1])), pattern):
             return
         seen += 1
         if seen == count:

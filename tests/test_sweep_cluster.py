@@ -92,7 +92,7 @@ def test_a_cluster_sweep_killed_mid_write_resumes_and_never_reruns_a_finished_po
     the second point's record, then resumed."""
     out = tmp_path / "sweep"
     arguments = [*TINY, "--alphas", "0.25,0.5", "-o", str(out), "--workers", "2"]
-    env = {**os.environ, "KILL_AT_RENAME": ".point.json.*", "KILL_AT_RENAME_COUNT": "2"}
+    env = {**os.environ, "KILL_AT_RENAME": "point.json", "KILL_AT_RENAME_COUNT": "2"}
     killed = SweepProcess(
         arguments, command=[sys.executable, str(TESTS / "kill_at_rename.py")], env=env
     )
@@ -101,7 +101,7 @@ def test_a_cluster_sweep_killed_mid_write_resumes_and_never_reruns_a_finished_po
     (record,) = out.glob("points/*/point.json")
     finished, stamp = record.parent.name, record.stat().st_mtime_ns
     (interrupted,) = {p.parent.name for p in out.glob("points/*/model.tflite")} - {finished}
-    assert list((out / "points" / interrupted).glob(".point.json.*"))  # the torn record
+    assert list((out / "points" / interrupted).glob(".*.partial.json"))  # the torn record
 
     resumed = SweepProcess([*arguments, "--json"])
     assert resumed.finish(seconds=600) == 0, resumed.text
