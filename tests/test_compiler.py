@@ -19,6 +19,7 @@ from model_fixtures import quantized_mobilenet  # noqa: F401 (a fixture, used by
 from mcu_mobilenet.compiler.compilation import analyze
 from mcu_mobilenet.compiler.planner import plan_memory
 from mcu_mobilenet.errors import UserError
+from mcu_mobilenet.oracle import run_tflm
 from mcu_mobilenet.tensor_info import TensorInfo
 from mcu_mobilenet.workflow.compile import compile_model
 from mcu_mobilenet.workflow.inputs import image_input
@@ -274,3 +275,73 @@ def test_validate_cli_exit_codes(run_cli, shared_models, person_detect):
     assert code == 0 and "3/3 outputs bit-exact" in out and "[-113, 113]" in out
     code, _, err = run_cli("validate", person_detect, "--inputs", "0")
     assert code == 2 and "nothing to validate" in err
+
+
+# A firmware that owns its memory: the arena and scratch are its own, garbage-filled before the
+# second inference; misplaced memory is refused with the status, not used.
+_CALLER_MAIN = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include "pd_model.h"
+
+static int8_t arena[PD_ARENA_SIZE + 16] PD_ALIGNED;
+static int8_t scratch[PD_SCRATCH_SIZE + 16] PD_ALIGNED;
+
+int main(int argc, char **argv)
+{
+    pd_input_t input[PD_INPUT_SIZE];
+    pd_output_t first[PD_OUTPUT_SIZE], second[PD_OUTPUT_SIZE];
+    FILE *file = fopen(argv[argc - 1], "rb");
+    if (file == NULL || fread(input, 1, sizeof input, file) != sizeof input) {
+        return 10;
+    }
+    fclose(file);
+    if (pd_init() != PD_STATUS_OK
+        || pd_invoke_with(arena + 1, scratch, input, first) != PD_STATUS_BAD_ARENA
+        || pd_invoke_with(NULL, scratch, input, first) != PD_STATUS_BAD_ARENA) {
+        return 11;
+    }
+#if PD_SCRATCH_SIZE > 0
+    if (pd_invoke_with(arena, NULL, input, first) != PD_STATUS_BAD_SCRATCH
+        || pd_invoke_with(arena, scratch + 8, input, first) != PD_STATUS_BAD_SCRATCH) {
+        return 12;
+    }
+#endif
+    if (pd_invoke_with(arena, PD_SCRATCH_SIZE > 0 ? scratch : NULL, input, first) != PD_STATUS_OK) {
+        return 13;
+    }
+    memset(arena, 0xA5, sizeof arena);
+    memset(scratch, 0x5A, sizeof scratch);
+    memcpy(pd_input_buffer_in(arena), input, sizeof input);
+    if (pd_invoke_with(arena, scratch, pd_input_buffer_in(arena), second) != PD_STATUS_OK) {
+        return 14;
+    }
+    fwrite(first, 1, sizeof first, stdout);
+    fwrite(second, 1, sizeof second, stdout);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("backend", ["portable", "native"])
+def test_the_caller_can_own_the_arena_and_scratch(tmp_path, person_detect, shared_models, backend):
+    result = compile_model(person_detect, tmp_path / "out", prefix="pd", backend=backend)
+    assert (result.report()["scratch_bytes"] > 0) == (backend == "native")
+    main = tmp_path / "main.c"
+    main.write_text(_CALLER_MAIN)
+    program = tmp_path / "program"
+    sources = [str(s) for s in result.sources]
+    includes = [f"-I{d}" for d in result.include_dirs]
+    flags = ["-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-DPD_CALLER_OWNS_MEMORY"]
+    sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+    command = ["gcc", *flags, *sanitizers, *includes, str(main), *sources, "-o", str(program)]
+    subprocess.run(command, check=True)
+    symbols = subprocess.run(["nm", str(program)], capture_output=True, text=True).stdout
+    assert "pd_arena" not in symbols and "pd_invoke\n" not in symbols  # no static arena
+    image = load_person_image(shared_models / "person.bmp")
+    (tmp_path / "person.raw").write_bytes(image.tobytes())
+    run = subprocess.run([str(program), str(tmp_path / "person.raw")], capture_output=True)
+    assert run.returncode == 0, (run.returncode, run.stderr)
+    expected = run_tflm(person_detect, image[np.newaxis])[0].tobytes()
+    assert run.stdout == expected + expected

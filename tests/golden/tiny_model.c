@@ -3,6 +3,7 @@
 #include "tiny_model.h"
 #include "tiny_weights.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "mm_conv.h"
@@ -17,8 +18,6 @@
 #define MM_LAYER_HOOK(index, data, bytes) ((void)0)
 #endif
 
-static int8_t tiny_arena[TINY_ARENA_SIZE] TINY_ALIGNED TINY_ARENA_SECTION;
-
 const char *const tiny_layer_names[TINY_LAYER_COUNT] = {
     "CONV_2D",
     "DEPTHWISE_CONV_2D",
@@ -32,14 +31,12 @@ int tiny_init(void)
     return 0;
 }
 
-tiny_input_t *tiny_input_buffer(void)
+/* One inference in the given memory; `arena` is aligned to 16 bytes and TINY_ARENA_SIZE
+ * long, `scratch` likewise TINY_SCRATCH_SIZE long (or null when that is 0). */
+static int tiny_run(int8_t *const arena, int32_t *const scratch,
+                    const tiny_input_t *input, tiny_output_t *output)
 {
-    return (tiny_input_t *)(void *)(tiny_arena + 16);
-}
-
-int tiny_invoke(const tiny_input_t *input, tiny_output_t *output)
-{
-    int8_t *const arena = tiny_arena;
+    (void)scratch;
     if ((const void *)input != (const void *)(arena + 16)) {
         memcpy(arena + 16, input, TINY_INPUT_SIZE);
     }
@@ -124,5 +121,38 @@ int tiny_invoke(const tiny_input_t *input, tiny_output_t *output)
     MM_LAYER_HOOK(4, arena + 0, 3);
 
     memcpy(output, arena + 0, TINY_OUTPUT_SIZE);
-    return 0;
+    return TINY_STATUS_OK;
 }
+
+static int tiny_is_aligned(const void *memory)
+{
+    return ((uintptr_t)memory & 15u) == 0u;
+}
+
+int tiny_invoke_with(void *arena, void *scratch, const tiny_input_t *input,
+                     tiny_output_t *output)
+{
+    if (arena == NULL || !tiny_is_aligned(arena)) {
+        return TINY_STATUS_BAD_ARENA;
+    }
+    return tiny_run((int8_t *)arena, (int32_t *)scratch, input, output);
+}
+
+tiny_input_t *tiny_input_buffer_in(void *arena)
+{
+    return (tiny_input_t *)(void *)((int8_t *)arena + 16);
+}
+
+#ifndef TINY_CALLER_OWNS_MEMORY
+static int8_t tiny_arena[TINY_ARENA_SIZE] TINY_ALIGNED TINY_ARENA_SECTION;
+
+tiny_input_t *tiny_input_buffer(void)
+{
+    return tiny_input_buffer_in(tiny_arena);
+}
+
+int tiny_invoke(const tiny_input_t *input, tiny_output_t *output)
+{
+    return tiny_run(tiny_arena, NULL, input, output);
+}
+#endif

@@ -58,15 +58,42 @@ typedef int8_t tiny_output_t;
 /* Op names of the layers, in order (for per-layer reports). */
 extern const char *const tiny_layer_names[TINY_LAYER_COUNT];
 
-/* Prepares the model; returns 0. Nothing is allocated: all memory is static. */
+/* What tiny_init and the invoke functions return. */
+typedef enum {
+    TINY_STATUS_OK = 0,
+    TINY_STATUS_BAD_ARENA = -1,   /* null, or not aligned to 16 bytes */
+    TINY_STATUS_BAD_SCRATCH = -2, /* null, or not aligned to 16 bytes */
+    /* From 1 up: 1 + the index of the first layer whose library kernel refused its arguments
+     * (or, from init, whose scratch need does not fit). */
+    TINY_STATUS_LAYER = 1
+} tiny_status_t;
+
+/* Prepares the model; returns TINY_STATUS_OK. Nothing is allocated. */
 int tiny_init(void);
 
-/* Runs one inference; returns 0. `input` may be tiny_input_buffer() (no copy is made
- * then) or any other buffer of TINY_INPUT_SIZE bytes. Not reentrant: one arena. */
+/* Runs one inference in memory the caller owns: `arena` of TINY_ARENA_SIZE bytes and
+ * `scratch` of TINY_SCRATCH_SIZE bytes (null when that is 0), both aligned to 16 bytes
+ * (declare them with TINY_ALIGNED). Between inferences the arena may be used for
+ * anything else; it holds nothing the next inference needs. `input` may be
+ * tiny_input_buffer_in(arena) (no copy is made then). Returns TINY_STATUS_OK,
+ * TINY_STATUS_BAD_ARENA or _BAD_SCRATCH. Reentrant
+ * for different arenas and scratches. */
+int tiny_invoke_with(void *arena, void *scratch, const tiny_input_t *input,
+                     tiny_output_t *output);
+
+/* The input's place in a caller's arena: fill it and pass it to tiny_invoke_with. */
+tiny_input_t *tiny_input_buffer_in(void *arena);
+
+/* Define TINY_CALLER_OWNS_MEMORY when compiling tiny_model.c to leave out the
+ * model's own static arena and scratch and the two functions below. */
+#ifndef TINY_CALLER_OWNS_MEMORY
+/* Runs one inference in the model's own static arena: tiny_invoke_with with it. Not
+ * reentrant: one arena. */
 int tiny_invoke(const tiny_input_t *input, tiny_output_t *output);
 
-/* The input's place in the arena: fill it and pass it to tiny_invoke to save a copy. */
+/* The input's place in the static arena: fill it and pass it to tiny_invoke. */
 tiny_input_t *tiny_input_buffer(void);
+#endif
 
 #ifdef __cplusplus
 }
