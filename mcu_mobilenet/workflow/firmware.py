@@ -122,15 +122,10 @@ def _write_flash_binary(elf: Path, board: Board) -> None:
     """firmware.bin, the raw flash image from the start of flash, when everything the ELF
     loads at reset lies in the board's flash (a board that boots from another region, such
     as the Cortex-M55's ITCM, gets the .hex only: a .bin would fill the gap with zeros)."""
-    output = processes.run(
-        [CROSS_SIZE, "-A", "-d", str(elf)], capture_output=True, text=True, check=True
-    ).stdout
     flash_end = board.flash.origin + board.flash.size
-    for line in output.splitlines():
-        fields = line.split()
-        if len(fields) == 3 and fields[0] in FLASH_SECTIONS and int(fields[1]) > 0:
-            if not board.flash.origin <= int(fields[2]) < flash_end:
-                return
+    for name, (size, address) in _sections(elf).items():
+        if name in FLASH_SECTIONS and size > 0 and not board.flash.origin <= address < flash_end:
+            return
     processes.run(
         [CROSS_OBJCOPY, "-O", "binary", str(elf), str(elf.with_suffix(".bin"))], check=True
     )
@@ -156,15 +151,21 @@ def check_model_fits(
         )
 
 
-def read_memory_use(elf: Path, board: Board) -> MemoryUse:
+def _sections(elf: Path) -> dict[str, tuple[int, int]]:
+    """Each section of the ELF: (size, address), from `arm-none-eabi-size -A`."""
     output = processes.run(
         [CROSS_SIZE, "-A", "-d", str(elf)], capture_output=True, text=True, check=True
     ).stdout
-    sizes: dict[str, int] = {}
+    sections = {}
     for line in output.splitlines():
         fields = line.split()
-        if len(fields) == 3 and fields[1].isdigit():
-            sizes[fields[0]] = int(fields[1])
+        if len(fields) == 3 and fields[1].isdigit() and fields[2].isdigit():
+            sections[fields[0]] = (int(fields[1]), int(fields[2]))
+    return sections
+
+
+def read_memory_use(elf: Path, board: Board) -> MemoryUse:
+    sizes = {name: size for name, (size, _) in _sections(elf).items()}
     weights = sizes.get(".weights", 0)
     code_and_data = sum(sizes.get(name, 0) for name in (".vectors", ".text", ".ARM.exidx", ".data"))
     arena = sizes.get(".arena", 0)
