@@ -155,13 +155,14 @@ def _backends_side_by_side(
     for board_name in boards:
         board = load_board(board_name)
         for label, model in models.items():
-            reference = None
+            reports = {}
             for backend in backends:
                 log(f"{label} on {board_name}, {backend}")
                 report = bench_on_board(model, board, backend, runs=3, tflm=False)
-                records.append(report | {"model": label})
-                if backend == registry.CMSIS_NN:
-                    reference = report["time_per_inference"]
+                reports[backend] = report | {"model": label}
+            records += reports.values()
+            reference = reports.get(registry.CMSIS_NN, {}).get("time_per_inference")
+            for backend, report in reports.items():
                 memory = report["memory"]
                 rows.append(
                     [
@@ -170,6 +171,7 @@ def _backends_side_by_side(
                         backend,
                         report["time_per_inference"],
                         report["time_per_mac"],
+                        f"{report['time_per_inference'] / reference:.2f}" if reference else "",
                         memory["ram_arena"],
                         report["scratch_bytes"],
                         report["stack_bytes_used"],
@@ -178,12 +180,6 @@ def _backends_side_by_side(
                         memory["flash_inference_code"],
                     ]
                 )
-            if reference:
-                for row in rows[-len(backends) :]:
-                    row.insert(5, f"{row[3] / reference:.2f}")
-            else:
-                for row in rows[-len(backends) :]:
-                    row.insert(5, "")
     results["backends_side_by_side"] = records
     table = format_table(
         [

@@ -110,20 +110,21 @@ def build_firmware(
     if result.returncode != 0:
         _raise_build_failure(result.stdout + result.stderr, board, model_name, log)
     elf = build_dir / "firmware.elf"
-    memory = read_memory_use(elf, board)
-    _write_flash_binary(elf, board)
+    sections = _sections(elf)
+    memory = read_memory_use(elf, board, sections)
+    _write_flash_binary(elf, board, sections)
     return Firmware(elf, board, build_id, memory)
 
 
 FLASH_SECTIONS = (".vectors", ".weights", ".text", ".ARM.exidx")
 
 
-def _write_flash_binary(elf: Path, board: Board) -> None:
+def _write_flash_binary(elf: Path, board: Board, sections: dict[str, tuple[int, int]]) -> None:
     """firmware.bin, the raw flash image from the start of flash, when everything the ELF
     loads at reset lies in the board's flash (a board that boots from another region, such
     as the Cortex-M55's ITCM, gets the .hex only: a .bin would fill the gap with zeros)."""
     flash_end = board.flash.origin + board.flash.size
-    for name, (size, address) in _sections(elf).items():
+    for name, (size, address) in sections.items():
         if name in FLASH_SECTIONS and size > 0 and not board.flash.origin <= address < flash_end:
             return
     processes.run(
@@ -164,8 +165,9 @@ def _sections(elf: Path) -> dict[str, tuple[int, int]]:
     return sections
 
 
-def read_memory_use(elf: Path, board: Board) -> MemoryUse:
-    sizes = {name: size for name, (size, _) in _sections(elf).items()}
+def read_memory_use(elf: Path, board: Board, sections: dict[str, tuple[int, int]]) -> MemoryUse:
+    """Flash and RAM of the ELF from its `sections`; the inference code from its map."""
+    sizes = {name: size for name, (size, _) in sections.items()}
     weights = sizes.get(".weights", 0)
     code_and_data = sum(sizes.get(name, 0) for name in (".vectors", ".text", ".ARM.exidx", ".data"))
     arena = sizes.get(".arena", 0)
@@ -233,11 +235,7 @@ def _raise_build_failure(output: str, board: Board, model_name: str, log: Path) 
             f"{memory} than the board's {capacity:,}; use a smaller model or a bigger board"
         )
     # The compiler's and linker's own diagnostics, never the command lines that carry -Werror.
-    diagnostics = [
-        line.strip()
-        for line in output.splitlines()
-        if _DIAGNOSTIC.search(line) and not line.lstrip().startswith(CROSS_GCC)
-    ]
+    diagnostics = [line.strip() for line in output.splitlines() if _DIAGNOSTIC.search(line)]
     first = diagnostics[0] if diagnostics else (output.strip().splitlines() or ["no output"])[-1]
     more = f" (and {len(diagnostics) - 1} more)" if len(diagnostics) > 1 else ""
     kept = _keep_log(log)
